@@ -1,0 +1,130 @@
+//! The error type of `es-core` and of every store built on it.
+
+use crate::{IdempotencyKey, StreamId, StreamVersion};
+use crate::store::ExpectedVersion;
+
+/// Everything that can go wrong in the framework, apart from an aggregate's own
+/// business rejections (those stay typed: see
+/// [`CommandError`](crate::CommandError)).
+///
+/// Messages are lowercase and never contain personal data or payload bytes.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The stream's version was not the one the append expected.
+    #[error("version conflict on stream {stream}: expected {expected}, actual {actual}")]
+    Conflict {
+        /// The stream appended to.
+        stream: StreamId,
+        /// What the caller expected.
+        expected: ExpectedVersion,
+        /// The stream's version at the time of the append.
+        actual: StreamVersion,
+    },
+
+    /// An idempotency key already seen on this stream came with a different request.
+    #[error("idempotency key {key} was already used on stream {stream} for a different request")]
+    IdempotencyKeyReused {
+        /// The stream appended to.
+        stream: StreamId,
+        /// The reused key.
+        key: IdempotencyKey,
+    },
+
+    /// An identifier failed validation.
+    #[error("invalid {kind}: {reason} ({len} bytes)")]
+    InvalidId {
+        /// Which kind of identifier.
+        kind: &'static str,
+        /// What is wrong with it.
+        reason: &'static str,
+        /// Its length in bytes (the value itself is not echoed: it may be personal).
+        len: usize,
+    },
+
+    /// A checkpoint string could not be parsed.
+    #[error("invalid checkpoint ({len} bytes): expected `<commit>:<position>`")]
+    InvalidCheckpoint {
+        /// The length of the rejected text.
+        len: usize,
+    },
+
+    /// An append carried no events.
+    #[error("an append needs at least one event")]
+    EmptyAppend,
+
+    /// A stored event names a type this application does not know.
+    #[error("unknown event type `{event_type}`")]
+    UnknownEventType {
+        /// The stored type name.
+        event_type: String,
+    },
+
+    /// A stored event has a schema version with no upcaster to the current one.
+    #[error("event type `{event_type}` has no decoder for schema version {schema_version} (current: {current})")]
+    UnknownSchemaVersion {
+        /// The stored type name.
+        event_type: String,
+        /// The stored schema version.
+        schema_version: u32,
+        /// The version the application writes today.
+        current: u32,
+    },
+
+    /// A payload, snapshot or command could not be encoded or decoded.
+    #[error("{what} could not be {op} with the {codec} codec")]
+    Codec {
+        /// What was being (de)serialised, for instance `event Deposited v2`.
+        what: String,
+        /// `encoded` or `decoded`.
+        op: &'static str,
+        /// The codec's name.
+        codec: &'static str,
+        /// The codec's own error.
+        #[source]
+        source: CodecError,
+    },
+
+    /// The backend failed: a database error, a lost connection, a timeout.
+    ///
+    /// The operation may or may not have taken effect when the error is a lost
+    /// connection; retry with an idempotency key to make that safe.
+    #[error("store backend failed: {message}")]
+    Backend {
+        /// What the backend was doing.
+        message: String,
+        /// The backend's own error.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
+}
+
+impl Error {
+    /// A backend failure with its cause.
+    pub fn backend(
+        message: impl Into<String>,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        Self::Backend {
+            message: message.into(),
+            source: Some(source.into()),
+        }
+    }
+
+    /// Whether this error is a version conflict (the repository retries those).
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, Self::Conflict { .. })
+    }
+}
+
+/// A codec's own error: the message of the underlying serde format.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct CodecError(pub(crate) String);
+
+impl CodecError {
+    /// Wraps a format's error message.
+    pub fn new(message: impl std::fmt::Display) -> Self {
+        Self(message.to_string())
+    }
+}

@@ -1,0 +1,559 @@
+//! The repository: load (snapshot + tail), decide, append with an exact expected
+//! version, retry on conflict.
+
+mod retry;
+
+use std::collections::BTreeMap;
+use std::marker::PhantomData;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+pub use retry::RetryPolicy;
+
+use crate::{
+    Aggregate, AppendRequest, AppendResult, Bincode, Checkpoint, Codec, Error,
+    EventStore, ExpectedVersion, Idempotency, IdempotencyKey, Metadata, NewEvent, Position,
+    RecordedEvent, Snapshot, SnapshotStore, StreamId, StreamVersion,
+};
+
+/// How many events one stream read fetches.
+const PAGE: usize = 1024;
+
+/// Executes commands against aggregates of type `A` stored in `S`, encoding
+/// events with `C`.
+///
+/// ```
+/// use es_core::{Aggregate, Event, MemoryStore, Repository, StreamVersion};
+///
+/// #[derive(Debug, Clone, PartialEq, Event)]
+/// enum CounterEvent {
+///     Incremented { by: u32 },
+/// }
+///
+/// #[derive(Debug, thiserror::Error)]
+/// #[error("cannot increment by zero")]
+/// struct Zero;
+///
+/// #[derive(Default, Aggregate)]
+/// #[aggregate(name = "counter")]
+/// struct Counter {
+///     total: u64,
+/// }
+///
+/// impl Aggregate for Counter {
+///     type Command = u32;
+///     type Event = CounterEvent;
+///     type Error = Zero;
+///
+///     fn handle(&self, by: u32) -> Result<Vec<CounterEvent>, Zero> {
+///         if by == 0 { Err(Zero) } else { Ok(vec![CounterEvent::Incremented { by }]) }
+///     }
+///
+///     fn apply(&mut self, event: &CounterEvent) {
+///         let CounterEvent::Incremented { by } = event;
+///         self.total += u64::from(*by);
+///     }
+/// }
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+/// let repo = Repository::<Counter, _>::new(MemoryStore::new());
+/// let done = repo.execute("c1", 5).await.unwrap();
+/// assert_eq!(done.version, StreamVersion::new(1));
+/// repo.execute("c1", 2).await.unwrap();
+/// assert!(repo.execute("c1", 0).await.unwrap_err().is_rejected());
+///
+/// let loaded = repo.load("c1").await.unwrap();
+/// assert_eq!(loaded.state.total, 7);
+/// assert_eq!(loaded.version, StreamVersion::new(2));
+/// # });
+/// ```
+pub struct Repository<A, S, C = Bincode> {
+    store: S,
+    codec: C,
+    retry: RetryPolicy,
+    aggregate: PhantomData<fn() -> A>,
+}
+
+impl<A, S: Clone, C: Clone> Clone for Repository<A, S, C> {
+    fn clone(&self) -> Self {
+        Self {
+            store: self.store.clone(),
+            codec: self.codec.clone(),
+            retry: self.retry.clone(),
+            aggregate: PhantomData,
+        }
+    }
+}
+
+impl<A, S, C> std::fmt::Debug for Repository<A, S, C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Repository")
+            .field("aggregate", &std::any::type_name::<A>())
+            .field("codec", &std::any::type_name::<C>())
+            .field("retry", &self.retry)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An aggregate's state with the stream version it includes.
+#[derive(Debug, Clone)]
+pub struct Loaded<A> {
+    /// The aggregate's stream.
+    pub stream_id: StreamId,
+    /// The state after applying every event up to `version`.
+    pub state: A,
+    /// The last applied event's version (`INITIAL` for a new aggregate).
+    pub version: StreamVersion,
+}
+
+/// A point in an aggregate's history, for temporal queries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AsOf {
+    /// The state after the event at this version (or the latest, if earlier).
+    Version(StreamVersion),
+    /// The state after the last event recorded at or before this time, taking
+    /// events in stream order.
+    Time(DateTime<Utc>),
+}
+
+/// Options for one command execution.
+#[derive(Debug, Clone, Default)]
+pub struct CommandOptions {
+    /// One key per user intent; a retry with the same key and command returns the
+    /// original result and writes nothing.
+    pub idempotency_key: Option<IdempotencyKey>,
+    /// Stored in every event's metadata.
+    pub correlation_id: Option<Uuid>,
+    /// Stored in every event's metadata.
+    pub causation_id: Option<Uuid>,
+    /// Stored in every event's metadata. No personal data: metadata is clear text.
+    pub headers: BTreeMap<String, String>,
+}
+
+impl CommandOptions {
+    /// Options with an idempotency key.
+    pub fn idempotent(key: IdempotencyKey) -> Self {
+        Self {
+            idempotency_key: Some(key),
+            ..Self::default()
+        }
+    }
+}
+
+/// What a command did.
+#[derive(Debug, Clone)]
+pub struct Executed<E> {
+    /// The aggregate's stream.
+    pub stream_id: StreamId,
+    /// The stream version after the command.
+    pub version: StreamVersion,
+    /// The global positions of the events written.
+    pub positions: Vec<Position>,
+    /// The last written event's checkpoint (the stream head's when nothing was
+    /// written): await it on a projection to read your own writes.
+    pub checkpoint: Option<Checkpoint>,
+    /// The events the command produced (for a deduplicated retry: the events the
+    /// first execution wrote).
+    pub events: Vec<E>,
+    /// Whether this was a repeat of an idempotent command that wrote nothing.
+    pub deduplicated: bool,
+    /// How many conflicts were retried.
+    pub retries: u32,
+}
+
+/// Why a command failed: the aggregate refused it, or the infrastructure failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError<E> {
+    /// The aggregate refused the command (a business rule).
+    #[error("command rejected: {0}")]
+    Rejected(#[source] E),
+    /// The store or codec failed, or conflicts outlasted the retry policy.
+    #[error(transparent)]
+    Store(#[from] Error),
+}
+
+impl<E> CommandError<E> {
+    /// Whether the aggregate refused the command.
+    pub fn is_rejected(&self) -> bool {
+        matches!(self, Self::Rejected(_))
+    }
+
+    /// Whether the command lost every retry to concurrent writers.
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, Self::Store(e) if e.is_conflict())
+    }
+}
+
+impl<A: Aggregate, S: EventStore + SnapshotStore> Repository<A, S> {
+    /// A repository with the default codec ([`Bincode`]) and retry policy.
+    pub fn new(store: S) -> Self {
+        Self::with_codec(store, Bincode)
+    }
+}
+
+impl<A: Aggregate, S: EventStore + SnapshotStore, C: Codec> Repository<A, S, C> {
+    /// A repository with the given codec.
+    pub fn with_codec(store: S, codec: C) -> Self {
+        Self {
+            store,
+            codec,
+            retry: RetryPolicy::default(),
+            aggregate: PhantomData,
+        }
+    }
+
+    /// Replaces the retry policy for version conflicts.
+    #[must_use]
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// The underlying store.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// The codec.
+    pub fn codec(&self) -> &C {
+        &self.codec
+    }
+
+    /// The stream id of the aggregate with id `id`.
+    pub fn stream_id(id: &str) -> Result<StreamId, Error> {
+        StreamId::for_aggregate(A::TYPE_NAME, id)
+    }
+
+    /// Loads the current state: the latest snapshot (when enabled and of the
+    /// current schema) plus the events after it.
+    pub async fn load(&self, id: &str) -> Result<Loaded<A>, Error> {
+        let stream = Self::stream_id(id)?;
+        self.load_stream(stream, None).await
+    }
+
+    /// Loads the state as of a version or a point in time.
+    pub async fn load_as_of(&self, id: &str, as_of: AsOf) -> Result<Loaded<A>, Error> {
+        let stream = Self::stream_id(id)?;
+        self.load_stream(stream, Some(as_of)).await
+    }
+
+    async fn load_stream(&self, stream: StreamId, as_of: Option<AsOf>) -> Result<Loaded<A>, Error> {
+        let (mut state, mut version) = match self.snapshot_for(&stream, as_of).await? {
+            Some(found) => found,
+            None => (A::default(), StreamVersion::INITIAL),
+        };
+        let until = match as_of {
+            Some(AsOf::Version(v)) => Some(v),
+            _ => None,
+        };
+        'pages: loop {
+            if until.is_some_and(|until| version >= until) {
+                break;
+            }
+            let page = self.store.read_stream(&stream, version, PAGE).await?;
+            let fetched = page.len();
+            for recorded in page {
+                if until.is_some_and(|until| recorded.version > until) {
+                    break 'pages;
+                }
+                if let Some(AsOf::Time(t)) = as_of
+                    && recorded.metadata.recorded_at > t
+                {
+                    break 'pages;
+                }
+                if recorded.version != version.next() {
+                    return Err(Error::Backend {
+                        message: format!(
+                            "stream {stream} returned version {} after {version}",
+                            recorded.version
+                        ),
+                        source: None,
+                    });
+                }
+                let event: A::Event = recorded.decode(&self.codec)?;
+                state.apply(&event);
+                version = recorded.version;
+            }
+            if fetched < PAGE {
+                break;
+            }
+        }
+        Ok(Loaded {
+            stream_id: stream,
+            state,
+            version,
+        })
+    }
+
+    /// The snapshot to start from, if snapshots are on and one fits `as_of`.
+    async fn snapshot_for(
+        &self,
+        stream: &StreamId,
+        as_of: Option<AsOf>,
+    ) -> Result<Option<(A, StreamVersion)>, Error> {
+        if A::SNAPSHOT_EVERY.is_none() || matches!(as_of, Some(AsOf::Time(_))) {
+            return Ok(None);
+        }
+        let Some(snapshot) = self.store.load_snapshot(stream, A::SNAPSHOT_VERSION).await? else {
+            return Ok(None);
+        };
+        if let Some(AsOf::Version(v)) = as_of
+            && snapshot.version > v
+        {
+            return Ok(None);
+        }
+        match A::decode_snapshot(&self.codec, &snapshot.payload) {
+            Ok(Some(state)) => Ok(Some((state, snapshot.version))),
+            Ok(None) => Ok(None),
+            Err(error) => {
+                // A snapshot is a cache: one that does not decode is ignored and the
+                // state rebuilt from events, never served half-read.
+                tracing::warn!(%stream, %error, "ignoring undecodable snapshot");
+                Ok(None)
+            }
+        }
+    }
+
+    /// Executes a command: load, handle, append at the loaded version; on a
+    /// version conflict, reload and retry per the [`RetryPolicy`].
+    pub async fn execute(
+        &self,
+        id: &str,
+        command: A::Command,
+    ) -> Result<Executed<A::Event>, CommandError<A::Error>>
+    where
+        A::Command: Clone,
+    {
+        let stream = Self::stream_id(id)?;
+        self.run(stream, command, CommandOptions::default(), None).await
+    }
+
+    /// Executes a command with options (idempotency key, correlation, headers).
+    ///
+    /// With an idempotency key, the command is fingerprinted (SHA-256 of its
+    /// encoding): a repeat returns the first result with `deduplicated: true` and
+    /// writes nothing, and the same key with another command is
+    /// [`Error::IdempotencyKeyReused`].
+    pub async fn execute_with(
+        &self,
+        id: &str,
+        command: A::Command,
+        options: CommandOptions,
+    ) -> Result<Executed<A::Event>, CommandError<A::Error>>
+    where
+        A::Command: Clone + Serialize,
+    {
+        let stream = Self::stream_id(id)?;
+        let idempotency = match &options.idempotency_key {
+            Some(key) => Some(Idempotency {
+                key: key.clone(),
+                fingerprint: self.fingerprint(&stream, &command)?,
+            }),
+            None => None,
+        };
+        self.run(stream, command, options, idempotency).await
+    }
+
+    fn fingerprint(&self, stream: &StreamId, command: &A::Command) -> Result<[u8; 32], Error>
+    where
+        A::Command: Serialize,
+    {
+        let encoded = self.codec.encode(command).map_err(|source| Error::Codec {
+            what: format!("command for {}", A::TYPE_NAME),
+            op: "encoded",
+            codec: C::NAME,
+            source,
+        })?;
+        let mut hash = Sha256::new();
+        hash.update(A::TYPE_NAME.as_bytes());
+        hash.update([0]);
+        hash.update(stream.as_str().as_bytes());
+        hash.update([0]);
+        hash.update(&encoded);
+        Ok(hash.finalize().into())
+    }
+
+    async fn run(
+        &self,
+        stream: StreamId,
+        command: A::Command,
+        options: CommandOptions,
+        idempotency: Option<Idempotency>,
+    ) -> Result<Executed<A::Event>, CommandError<A::Error>>
+    where
+        A::Command: Clone,
+    {
+        if let Some(idem) = &idempotency
+            && let Some(record) = self.store.idempotent_result(&stream, &idem.key).await?
+        {
+            if record.fingerprint != idem.fingerprint {
+                return Err(Error::IdempotencyKeyReused {
+                    stream,
+                    key: idem.key.clone(),
+                }
+                .into());
+            }
+            return Ok(self.replayed(stream, record.result, 0).await?);
+        }
+
+        let mut retries = 0;
+        loop {
+            let loaded = self.load_stream(stream.clone(), None).await?;
+            let events = loaded
+                .state
+                .handle(command.clone())
+                .map_err(CommandError::Rejected)?;
+            if events.is_empty() {
+                return Ok(Executed {
+                    stream_id: stream,
+                    version: loaded.version,
+                    positions: Vec::new(),
+                    checkpoint: None,
+                    events,
+                    deduplicated: false,
+                    retries,
+                });
+            }
+            let recorded_at = Utc::now();
+            let new_events = events
+                .iter()
+                .map(|event| {
+                    NewEvent::encode(
+                        event,
+                        &self.codec,
+                        Metadata {
+                            correlation_id: options.correlation_id,
+                            causation_id: options.causation_id,
+                            recorded_at,
+                            idempotency_key: options.idempotency_key.clone(),
+                            headers: options.headers.clone(),
+                        },
+                    )
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let request = AppendRequest {
+                stream: stream.clone(),
+                expected: ExpectedVersion::Exact(loaded.version),
+                events: new_events,
+                idempotency: idempotency.clone(),
+            };
+            match self.store.append(request).await {
+                Ok(result) if result.deduplicated => {
+                    // Another execution with the same key won the race.
+                    return Ok(self.replayed(stream, result, retries).await?);
+                }
+                Ok(result) => {
+                    let mut state = loaded.state;
+                    for event in &events {
+                        state.apply(event);
+                    }
+                    self.maybe_snapshot(&stream, loaded.version, &result, &state)
+                        .await;
+                    return Ok(Executed {
+                        stream_id: stream,
+                        version: result.version,
+                        positions: result.positions,
+                        checkpoint: Some(result.checkpoint),
+                        events,
+                        deduplicated: false,
+                        retries,
+                    });
+                }
+                Err(error) if error.is_conflict() && retries < self.retry.max_retries => {
+                    retries += 1;
+                    tokio::time::sleep(self.retry.backoff(retries)).await;
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
+    }
+
+    /// The result of an earlier execution with the same idempotency key, with its
+    /// events read back from the stream.
+    async fn replayed(
+        &self,
+        stream: StreamId,
+        result: AppendResult,
+        retries: u32,
+    ) -> Result<Executed<A::Event>, Error> {
+        let first = result.first_version();
+        let count = result.positions.len();
+        let recorded: Vec<RecordedEvent> = self
+            .store
+            .read_stream(&stream, StreamVersion::new(first.get() - 1), count)
+            .await?;
+        let events = recorded
+            .iter()
+            .map(|r| r.decode(&self.codec))
+            .collect::<Result<Vec<A::Event>, _>>()?;
+        Ok(Executed {
+            stream_id: stream,
+            version: result.version,
+            positions: result.positions,
+            checkpoint: Some(result.checkpoint),
+            events,
+            deduplicated: true,
+            retries,
+        })
+    }
+
+    /// Saves a snapshot when the append crossed a multiple of `SNAPSHOT_EVERY`.
+    /// A failure is logged, not returned: the command's events are committed and a
+    /// snapshot is only a cache.
+    async fn maybe_snapshot(
+        &self,
+        stream: &StreamId,
+        before: StreamVersion,
+        result: &AppendResult,
+        state: &A,
+    ) {
+        let Some(every) = A::SNAPSHOT_EVERY.filter(|n| *n > 0) else {
+            return;
+        };
+        if before.get() / every == result.version.get() / every {
+            return;
+        }
+        let payload = match state.encode_snapshot(&self.codec) {
+            Ok(Some(payload)) => payload,
+            Ok(None) => return,
+            Err(error) => {
+                tracing::warn!(%stream, %error, "snapshot not taken");
+                return;
+            }
+        };
+        let snapshot = Snapshot {
+            stream_id: stream.clone(),
+            version: result.version,
+            schema_version: A::SNAPSHOT_VERSION,
+            payload,
+            taken_at: Utc::now(),
+        };
+        if let Err(error) = self.store.save_snapshot(snapshot).await {
+            tracing::warn!(%stream, %error, "snapshot not saved");
+        }
+    }
+
+    /// Takes a snapshot of the aggregate's current state now, whatever the policy
+    /// says (for `snapshots take`). Returns the version snapshotted, or `None` when
+    /// the aggregate has snapshots disabled.
+    pub async fn take_snapshot(&self, id: &str) -> Result<Option<StreamVersion>, Error> {
+        let loaded = self.load(id).await?;
+        let Some(payload) = loaded.state.encode_snapshot(&self.codec)? else {
+            return Ok(None);
+        };
+        self.store
+            .save_snapshot(Snapshot {
+                stream_id: loaded.stream_id,
+                version: loaded.version,
+                schema_version: A::SNAPSHOT_VERSION,
+                payload,
+                taken_at: Utc::now(),
+            })
+            .await?;
+        Ok(Some(loaded.version))
+    }
+}
+

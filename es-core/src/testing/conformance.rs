@@ -1,0 +1,657 @@
+//! The store conformance suite: one public async function per behaviour of the
+//! [`EventStore`] and [`SnapshotStore`] contracts.
+//!
+//! Every backend runs the whole suite through [`store_conformance_tests!`]
+//! (crate::store_conformance_tests), given a factory that returns a fresh, empty
+//! store:
+//!
+//! ```ignore
+//! async fn fresh_store() -> MyStore { MyStore::connect_to_a_new_database().await }
+//! es_core::store_conformance_tests!(fresh_store);
+//! ```
+//!
+//! The calling crate needs `tokio` (with `macros` and `rt-multi-thread`) as a
+//! dev-dependency. Backends never copy these tests; a behaviour every store must
+//! have is added here, once.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Utc};
+use futures::future::join_all;
+use uuid::Uuid;
+
+use crate::{
+    AppendRequest, Checkpoint, Error, EventId, EventStore, ExpectedVersion, Idempotency,
+    IdempotencyKey, Metadata, NewEvent, RecordedEvent, Snapshot, SnapshotStore, StreamId,
+    StreamVersion,
+};
+
+/// A store the suite can run against: an event and snapshot store whose handles
+/// can be cloned to share one backend.
+pub trait ConformantStore: EventStore + SnapshotStore + Clone + 'static {}
+impl<S: EventStore + SnapshotStore + Clone + 'static> ConformantStore for S {}
+
+/// Turns the suite into `#[tokio::test]` functions for a store factory.
+///
+/// The argument is a path to an `async fn() -> S` returning a fresh, empty store.
+#[macro_export]
+macro_rules! store_conformance_tests {
+    ($factory:path) => {
+        $crate::store_conformance_tests!(@each $factory;
+            append_to_a_new_stream_starts_at_version_one,
+            append_batch_gets_contiguous_versions_and_increasing_positions,
+            expected_any_appends_whatever_the_version,
+            expected_no_stream_conflicts_once_the_stream_exists,
+            expected_stream_exists_conflicts_on_an_empty_stream,
+            expected_exact_version_appends_only_at_that_version,
+            conflict_reports_the_actual_version_and_writes_nothing,
+            concurrent_appends_at_one_version_have_exactly_one_winner,
+            empty_append_is_rejected,
+            read_stream_pages_from_a_version,
+            unknown_stream_reads_empty_at_version_zero,
+            recorded_events_keep_every_field,
+            read_all_returns_every_event_once_in_global_order,
+            read_all_resumes_after_a_checkpoint,
+            idempotent_repeat_returns_the_first_result_and_writes_nothing,
+            idempotency_key_reused_for_another_request_is_a_typed_error,
+            idempotency_keys_are_scoped_to_their_stream,
+            failed_idempotent_append_records_no_key,
+            snapshot_round_trips,
+            older_snapshot_does_not_replace_a_newer_one,
+            snapshot_of_another_schema_is_not_served,
+            snapshots_are_kept_per_stream,
+        );
+    };
+    (@each $factory:path; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let store = $factory().await;
+                $crate::testing::conformance::$name(store).await;
+            }
+        )*
+    };
+}
+
+fn stream(name: &str) -> StreamId {
+    StreamId::new(format!("conformance-{name}")).expect("valid stream id")
+}
+
+/// Now, at the microsecond precision every backend can store.
+fn now() -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(Utc::now().timestamp_micros()).expect("current time")
+}
+
+fn event(event_type: &str, payload: &[u8]) -> NewEvent {
+    NewEvent {
+        event_id: EventId::new(),
+        event_type: event_type.to_owned(),
+        schema_version: 1,
+        payload: payload.to_vec(),
+        metadata: Metadata {
+            recorded_at: now(),
+            ..Metadata::now()
+        },
+    }
+}
+
+fn events(n: usize) -> Vec<NewEvent> {
+    (0..n)
+        .map(|i| event("Numbered", &u32::try_from(i).unwrap_or(u32::MAX).to_le_bytes()))
+        .collect()
+}
+
+fn key(text: &str) -> IdempotencyKey {
+    IdempotencyKey::new(text).expect("valid key")
+}
+
+async fn append<S: EventStore>(
+    store: &S,
+    stream: &StreamId,
+    expected: ExpectedVersion,
+    n: usize,
+) -> Result<crate::AppendResult, Error> {
+    store
+        .append(AppendRequest::new(stream.clone(), expected, events(n)))
+        .await
+}
+
+#[track_caller]
+fn assert_conflict(result: Result<crate::AppendResult, Error>, want_actual: u64) {
+    match result {
+        Err(Error::Conflict { actual, .. }) => assert_eq!(
+            actual,
+            StreamVersion::new(want_actual),
+            "the conflict must report the stream's actual version"
+        ),
+        other => panic!("expected a version conflict, got {other:?}"),
+    }
+}
+
+async fn read_everything<S: EventStore>(store: &S, page: usize) -> Vec<RecordedEvent> {
+    let mut all = Vec::new();
+    let mut after = Checkpoint::START;
+    loop {
+        let batch = store.read_all(after, page).await.expect("read_all");
+        assert!(batch.len() <= page, "read_all returned more than its limit");
+        let Some(last) = batch.last() else { break };
+        after = last.checkpoint();
+        all.extend(batch);
+    }
+    all
+}
+
+/// The first append to a stream gets version 1 and a position.
+pub async fn append_to_a_new_stream_starts_at_version_one<S: ConformantStore>(store: S) {
+    let s = stream("new");
+    let result = append(&store, &s, ExpectedVersion::NoStream, 1)
+        .await
+        .expect("append");
+    assert_eq!(result.version, StreamVersion::new(1));
+    assert_eq!(result.positions.len(), 1);
+    assert!(!result.deduplicated);
+    assert_eq!(result.checkpoint.position, result.positions[0]);
+    assert_eq!(
+        store.stream_version(&s).await.expect("version"),
+        StreamVersion::new(1)
+    );
+}
+
+/// A batch is appended as contiguous versions with increasing positions.
+pub async fn append_batch_gets_contiguous_versions_and_increasing_positions<S: ConformantStore>(
+    store: S,
+) {
+    let s = stream("batch");
+    append(&store, &s, ExpectedVersion::NoStream, 2)
+        .await
+        .expect("first batch");
+    let result = append(&store, &s, ExpectedVersion::Exact(StreamVersion::new(2)), 5)
+        .await
+        .expect("second batch");
+    assert_eq!(result.version, StreamVersion::new(7));
+    assert_eq!(result.first_version(), StreamVersion::new(3));
+    assert_eq!(result.positions.len(), 5);
+    assert!(result.positions.windows(2).all(|w| w[0] < w[1]));
+    let read = store
+        .read_stream(&s, StreamVersion::INITIAL, 100)
+        .await
+        .expect("read");
+    let versions: Vec<u64> = read.iter().map(|e| e.version.get()).collect();
+    assert_eq!(versions, (1..=7).collect::<Vec<_>>());
+    let batch_commits: Vec<_> = read[2..].iter().map(|e| e.commit).collect();
+    assert!(
+        batch_commits.windows(2).all(|w| w[0] == w[1]),
+        "one batch is one commit"
+    );
+}
+
+/// `Any` appends to new and existing streams.
+pub async fn expected_any_appends_whatever_the_version<S: ConformantStore>(store: S) {
+    let s = stream("any");
+    append(&store, &s, ExpectedVersion::Any, 1)
+        .await
+        .expect("any on new stream");
+    let result = append(&store, &s, ExpectedVersion::Any, 2)
+        .await
+        .expect("any on existing stream");
+    assert_eq!(result.version, StreamVersion::new(3));
+}
+
+/// `NoStream` succeeds once and then conflicts.
+pub async fn expected_no_stream_conflicts_once_the_stream_exists<S: ConformantStore>(store: S) {
+    let s = stream("nostream");
+    append(&store, &s, ExpectedVersion::NoStream, 2)
+        .await
+        .expect("first");
+    assert_conflict(append(&store, &s, ExpectedVersion::NoStream, 1).await, 2);
+}
+
+/// `StreamExists` conflicts on a stream with no events.
+pub async fn expected_stream_exists_conflicts_on_an_empty_stream<S: ConformantStore>(store: S) {
+    let s = stream("exists");
+    assert_conflict(
+        append(&store, &s, ExpectedVersion::StreamExists, 1).await,
+        0,
+    );
+    append(&store, &s, ExpectedVersion::NoStream, 1)
+        .await
+        .expect("create");
+    let result = append(&store, &s, ExpectedVersion::StreamExists, 1)
+        .await
+        .expect("exists");
+    assert_eq!(result.version, StreamVersion::new(2));
+}
+
+/// `Exact(n)` appends only at version n, including `Exact(0)` on a new stream.
+pub async fn expected_exact_version_appends_only_at_that_version<S: ConformantStore>(store: S) {
+    let s = stream("exact");
+    append(&store, &s, ExpectedVersion::Exact(StreamVersion::INITIAL), 1)
+        .await
+        .expect("exact 0 on a new stream");
+    assert_conflict(
+        append(&store, &s, ExpectedVersion::Exact(StreamVersion::new(2)), 1).await,
+        1,
+    );
+    assert_conflict(
+        append(&store, &s, ExpectedVersion::Exact(StreamVersion::INITIAL), 1).await,
+        1,
+    );
+    let result = append(&store, &s, ExpectedVersion::Exact(StreamVersion::new(1)), 1)
+        .await
+        .expect("exact 1");
+    assert_eq!(result.version, StreamVersion::new(2));
+}
+
+/// A conflict names the stream, the expectation and the actual version, and
+/// writes nothing anywhere.
+pub async fn conflict_reports_the_actual_version_and_writes_nothing<S: ConformantStore>(
+    store: S,
+) {
+    let s = stream("conflict");
+    append(&store, &s, ExpectedVersion::NoStream, 3)
+        .await
+        .expect("seed");
+    let before = read_everything(&store, 100).await.len();
+    match append(&store, &s, ExpectedVersion::Exact(StreamVersion::new(1)), 4).await {
+        Err(Error::Conflict {
+            stream: got,
+            expected,
+            actual,
+        }) => {
+            assert_eq!(got, s);
+            assert_eq!(expected, ExpectedVersion::Exact(StreamVersion::new(1)));
+            assert_eq!(actual, StreamVersion::new(3));
+        }
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    assert_eq!(read_everything(&store, 100).await.len(), before);
+    assert_eq!(
+        store.stream_version(&s).await.expect("version"),
+        StreamVersion::new(3)
+    );
+}
+
+/// Sixteen appends racing at one expected version: exactly one wins, the others
+/// get `Conflict`, and the stream holds only the winner's events.
+pub async fn concurrent_appends_at_one_version_have_exactly_one_winner<S: ConformantStore>(
+    store: S,
+) {
+    let s = stream("race");
+    append(&store, &s, ExpectedVersion::NoStream, 1)
+        .await
+        .expect("seed");
+    for round in 1..=3u64 {
+        let expected = ExpectedVersion::Exact(StreamVersion::new(1 + (round - 1) * 2));
+        let attempts = (0..16).map(|_| {
+            let store = store.clone();
+            let s = s.clone();
+            async move { append(&store, &s, expected, 2).await }
+        });
+        let results = join_all(attempts).await;
+        let winners = results.iter().filter(|r| r.is_ok()).count();
+        let conflicts = results
+            .iter()
+            .filter(|r| matches!(r, Err(Error::Conflict { .. })))
+            .count();
+        assert_eq!(winners, 1, "round {round}: exactly one append must win");
+        assert_eq!(conflicts, 15, "round {round}: every loser gets a conflict");
+    }
+    let read = store
+        .read_stream(&s, StreamVersion::INITIAL, 100)
+        .await
+        .expect("read");
+    let versions: Vec<u64> = read.iter().map(|e| e.version.get()).collect();
+    assert_eq!(versions, (1..=7).collect::<Vec<_>>());
+}
+
+/// An append with no events is refused.
+pub async fn empty_append_is_rejected<S: ConformantStore>(store: S) {
+    let s = stream("empty");
+    let result = store
+        .append(AppendRequest::new(s.clone(), ExpectedVersion::Any, Vec::new()))
+        .await;
+    assert!(matches!(result, Err(Error::EmptyAppend)), "{result:?}");
+    assert_eq!(
+        store.stream_version(&s).await.expect("version"),
+        StreamVersion::INITIAL
+    );
+}
+
+/// Stream reads start after a version and honour the limit.
+pub async fn read_stream_pages_from_a_version<S: ConformantStore>(store: S) {
+    let s = stream("pages");
+    append(&store, &s, ExpectedVersion::NoStream, 10)
+        .await
+        .expect("seed");
+    append(&store, &stream("other"), ExpectedVersion::NoStream, 3)
+        .await
+        .expect("other stream");
+    let page = store
+        .read_stream(&s, StreamVersion::new(4), 3)
+        .await
+        .expect("read");
+    let versions: Vec<u64> = page.iter().map(|e| e.version.get()).collect();
+    assert_eq!(versions, vec![5, 6, 7]);
+    assert!(page.iter().all(|e| e.stream_id == s));
+    let tail = store
+        .read_stream(&s, StreamVersion::new(8), 100)
+        .await
+        .expect("tail");
+    assert_eq!(tail.len(), 2);
+    let past_end = store
+        .read_stream(&s, StreamVersion::new(10), 100)
+        .await
+        .expect("past end");
+    assert!(past_end.is_empty());
+}
+
+/// A stream never written reads empty and has version 0.
+pub async fn unknown_stream_reads_empty_at_version_zero<S: ConformantStore>(store: S) {
+    let s = stream("never-written");
+    assert!(
+        store
+            .read_stream(&s, StreamVersion::INITIAL, 10)
+            .await
+            .expect("read")
+            .is_empty()
+    );
+    assert_eq!(
+        store.stream_version(&s).await.expect("version"),
+        StreamVersion::INITIAL
+    );
+}
+
+/// Every field of an event comes back as written, from both reads.
+pub async fn recorded_events_keep_every_field<S: ConformantStore>(store: S) {
+    let s = stream("fields-ünïcødé-'\";--");
+    let mut headers = BTreeMap::new();
+    headers.insert("tenant".to_owned(), "acme".to_owned());
+    headers.insert("ünïcødé".to_owned(), "✓".to_owned());
+    let written = vec![
+        NewEvent {
+            event_id: EventId::new(),
+            event_type: "Opened".into(),
+            schema_version: 3,
+            payload: vec![0, 159, 146, 150, 255],
+            metadata: Metadata {
+                correlation_id: Some(Uuid::now_v7()),
+                causation_id: Some(Uuid::now_v7()),
+                recorded_at: now(),
+                idempotency_key: Some(key("intent-1")),
+                headers,
+            },
+        },
+        NewEvent {
+            payload: Vec::new(),
+            ..event("Empty", b"")
+        },
+    ];
+    append_request(&store, &s, written.clone()).await;
+    let from_stream = store
+        .read_stream(&s, StreamVersion::INITIAL, 10)
+        .await
+        .expect("read stream");
+    let from_log: Vec<_> = read_everything(&store, 10)
+        .await
+        .into_iter()
+        .filter(|e| e.stream_id == s)
+        .collect();
+    assert_eq!(from_stream, from_log, "both reads return the same records");
+    assert_eq!(from_stream.len(), 2);
+    for (read, wrote) in from_stream.iter().zip(&written) {
+        assert_eq!(read.stream_id, s);
+        assert_eq!(read.event_id, wrote.event_id);
+        assert_eq!(read.event_type, wrote.event_type);
+        assert_eq!(read.schema_version, wrote.schema_version);
+        assert_eq!(read.payload, wrote.payload);
+        assert_eq!(read.metadata, wrote.metadata);
+    }
+}
+
+async fn append_request<S: EventStore>(store: &S, s: &StreamId, events: Vec<NewEvent>) {
+    store
+        .append(AppendRequest::new(s.clone(), ExpectedVersion::Any, events))
+        .await
+        .expect("append");
+}
+
+/// The global log holds every event exactly once, in checkpoint order, with each
+/// stream's events in version order, whatever the page size.
+pub async fn read_all_returns_every_event_once_in_global_order<S: ConformantStore>(store: S) {
+    let streams: Vec<StreamId> = (0..5).map(|i| stream(&format!("log-{i}"))).collect();
+    let mut appended = 0;
+    for round in 0..4 {
+        for (i, s) in streams.iter().enumerate() {
+            let n = 1 + (i + round) % 3;
+            append(&store, s, ExpectedVersion::Any, n)
+                .await
+                .expect("append");
+            appended += n;
+        }
+    }
+    for page in [1, 7, 1000] {
+        let all = read_everything(&store, page).await;
+        assert_eq!(all.len(), appended, "page size {page}: every event once");
+        assert!(
+            all.windows(2).all(|w| w[0].checkpoint() < w[1].checkpoint()),
+            "page size {page}: strictly increasing checkpoints"
+        );
+        let mut seen: HashMap<&StreamId, u64> = HashMap::new();
+        for e in &all {
+            let last = seen.entry(&e.stream_id).or_insert(0);
+            assert_eq!(e.version.get(), *last + 1, "per-stream order, no gap");
+            *last = e.version.get();
+        }
+    }
+}
+
+/// Reading after a checkpoint returns exactly the events after it, including
+/// ones appended later.
+pub async fn read_all_resumes_after_a_checkpoint<S: ConformantStore>(store: S) {
+    let s = stream("resume");
+    append(&store, &s, ExpectedVersion::NoStream, 4)
+        .await
+        .expect("seed");
+    let first = store.read_all(Checkpoint::START, 2).await.expect("read");
+    assert_eq!(first.len(), 2);
+    let checkpoint = first[1].checkpoint();
+    let parsed: Checkpoint = checkpoint.to_string().parse().expect("parse");
+    assert_eq!(parsed, checkpoint);
+    let rest = store.read_all(parsed, 100).await.expect("rest");
+    assert_eq!(
+        rest.iter().map(|e| e.version.get()).collect::<Vec<_>>(),
+        vec![3, 4]
+    );
+    let head = rest[1].checkpoint();
+    assert!(store.read_all(head, 100).await.expect("head").is_empty());
+    append(&store, &s, ExpectedVersion::Any, 1)
+        .await
+        .expect("later");
+    let later = store.read_all(head, 100).await.expect("later read");
+    assert_eq!(later.len(), 1);
+    assert_eq!(later[0].version, StreamVersion::new(5));
+}
+
+fn idempotency(k: &str, fingerprint: u8) -> Idempotency {
+    Idempotency {
+        key: key(k),
+        fingerprint: [fingerprint; 32],
+    }
+}
+
+/// A repeat of an idempotent append returns the first result, marked
+/// deduplicated, and writes nothing, whatever its expected version.
+pub async fn idempotent_repeat_returns_the_first_result_and_writes_nothing<S: ConformantStore>(
+    store: S,
+) {
+    let s = stream("idem");
+    let request = AppendRequest::new(s.clone(), ExpectedVersion::NoStream, events(2))
+        .idempotent(idempotency("deposit-1", 7));
+    let first = store.append(request.clone()).await.expect("first");
+    assert!(!first.deduplicated);
+    append(&store, &s, ExpectedVersion::Any, 1)
+        .await
+        .expect("unrelated append");
+    let again = store.append(request).await.expect("repeat");
+    assert!(again.deduplicated);
+    assert_eq!(again.version, first.version);
+    assert_eq!(again.positions, first.positions);
+    assert_eq!(again.checkpoint, first.checkpoint);
+    assert_eq!(
+        store.stream_version(&s).await.expect("version"),
+        StreamVersion::new(3)
+    );
+    let record = store
+        .idempotent_result(&s, &key("deposit-1"))
+        .await
+        .expect("lookup")
+        .expect("recorded");
+    assert_eq!(record.fingerprint, [7; 32]);
+    assert_eq!(record.result.positions, first.positions);
+    assert!(
+        store
+            .idempotent_result(&s, &key("never-used"))
+            .await
+            .expect("lookup")
+            .is_none()
+    );
+}
+
+/// The same key with another fingerprint is `IdempotencyKeyReused`, and writes
+/// nothing.
+pub async fn idempotency_key_reused_for_another_request_is_a_typed_error<S: ConformantStore>(
+    store: S,
+) {
+    let s = stream("idem-reuse");
+    store
+        .append(
+            AppendRequest::new(s.clone(), ExpectedVersion::Any, events(1))
+                .idempotent(idempotency("k", 1)),
+        )
+        .await
+        .expect("first");
+    let result = store
+        .append(
+            AppendRequest::new(s.clone(), ExpectedVersion::Any, events(1))
+                .idempotent(idempotency("k", 2)),
+        )
+        .await;
+    assert!(
+        matches!(result, Err(Error::IdempotencyKeyReused { .. })),
+        "{result:?}"
+    );
+    assert_eq!(
+        store.stream_version(&s).await.expect("version"),
+        StreamVersion::new(1)
+    );
+}
+
+/// One key on two streams is two intents.
+pub async fn idempotency_keys_are_scoped_to_their_stream<S: ConformantStore>(store: S) {
+    for name in ["scope-a", "scope-b"] {
+        let result = store
+            .append(
+                AppendRequest::new(stream(name), ExpectedVersion::Any, events(1))
+                    .idempotent(idempotency("shared", 3)),
+            )
+            .await
+            .expect("append");
+        assert!(!result.deduplicated, "{name}");
+    }
+}
+
+/// An idempotent append that conflicts records nothing: the retry at the right
+/// version writes.
+pub async fn failed_idempotent_append_records_no_key<S: ConformantStore>(store: S) {
+    let s = stream("idem-conflict");
+    append(&store, &s, ExpectedVersion::NoStream, 1)
+        .await
+        .expect("seed");
+    let stale = store
+        .append(
+            AppendRequest::new(s.clone(), ExpectedVersion::NoStream, events(1))
+                .idempotent(idempotency("retry-me", 4)),
+        )
+        .await;
+    assert_conflict(stale, 1);
+    let retried = store
+        .append(
+            AppendRequest::new(s.clone(), ExpectedVersion::Exact(StreamVersion::new(1)), events(1))
+                .idempotent(idempotency("retry-me", 4)),
+        )
+        .await
+        .expect("retry");
+    assert!(!retried.deduplicated);
+    assert_eq!(retried.version, StreamVersion::new(2));
+}
+
+fn snapshot(s: &StreamId, version: u64, schema_version: u32, payload: &[u8]) -> Snapshot {
+    Snapshot {
+        stream_id: s.clone(),
+        version: StreamVersion::new(version),
+        schema_version,
+        payload: payload.to_vec(),
+        taken_at: now(),
+    }
+}
+
+/// A saved snapshot loads back unchanged.
+pub async fn snapshot_round_trips<S: ConformantStore>(store: S) {
+    let s = stream("snap");
+    assert!(store.load_snapshot(&s, 1).await.expect("load").is_none());
+    let saved = snapshot(&s, 10, 1, &[1, 2, 3, 0, 255]);
+    store.save_snapshot(saved.clone()).await.expect("save");
+    assert_eq!(store.load_snapshot(&s, 1).await.expect("load"), Some(saved));
+    let newer = snapshot(&s, 20, 1, b"newer");
+    store.save_snapshot(newer.clone()).await.expect("save");
+    assert_eq!(store.load_snapshot(&s, 1).await.expect("load"), Some(newer));
+}
+
+/// A snapshot of a lower version does not replace a newer one.
+pub async fn older_snapshot_does_not_replace_a_newer_one<S: ConformantStore>(store: S) {
+    let s = stream("snap-order");
+    let newer = snapshot(&s, 20, 1, b"newer");
+    store.save_snapshot(newer.clone()).await.expect("save");
+    store
+        .save_snapshot(snapshot(&s, 10, 1, b"older"))
+        .await
+        .expect("save older");
+    assert_eq!(store.load_snapshot(&s, 1).await.expect("load"), Some(newer));
+}
+
+/// Loading asks for a schema version; a snapshot of another is never returned,
+/// and a snapshot of a new schema replaces one of an old schema.
+pub async fn snapshot_of_another_schema_is_not_served<S: ConformantStore>(store: S) {
+    let s = stream("snap-schema");
+    store
+        .save_snapshot(snapshot(&s, 20, 1, b"v1 shape"))
+        .await
+        .expect("save");
+    assert!(store.load_snapshot(&s, 2).await.expect("load").is_none());
+    let v2 = snapshot(&s, 5, 2, b"v2 shape");
+    store.save_snapshot(v2.clone()).await.expect("save v2");
+    assert_eq!(store.load_snapshot(&s, 2).await.expect("load"), Some(v2));
+    assert!(store.load_snapshot(&s, 1).await.expect("load").is_none());
+}
+
+/// Each stream has its own snapshot.
+pub async fn snapshots_are_kept_per_stream<S: ConformantStore>(store: S) {
+    let a = stream("snap-a");
+    let b = stream("snap-b");
+    store
+        .save_snapshot(snapshot(&a, 3, 1, b"a"))
+        .await
+        .expect("save a");
+    store
+        .save_snapshot(snapshot(&b, 1, 1, b"b"))
+        .await
+        .expect("save b");
+    assert_eq!(
+        store.load_snapshot(&a, 1).await.expect("a").map(|s| s.payload),
+        Some(b"a".to_vec())
+    );
+    assert_eq!(
+        store.load_snapshot(&b, 1).await.expect("b").map(|s| s.payload),
+        Some(b"b".to_vec())
+    );
+}

@@ -1,0 +1,1 @@
+//! Derive macros: written by a helper.
