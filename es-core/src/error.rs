@@ -1,7 +1,7 @@
 //! The error type of `es-core` and of every store built on it.
 
-use crate::{IdempotencyKey, StreamId, StreamVersion};
 use crate::store::ExpectedVersion;
+use crate::{IdempotencyKey, StreamId, StreamVersion};
 
 /// Everything that can go wrong in the framework, apart from an aggregate's own
 /// business rejections (those stay typed: see
@@ -61,7 +61,9 @@ pub enum Error {
     },
 
     /// A stored event has a schema version with no upcaster to the current one.
-    #[error("event type `{event_type}` has no decoder for schema version {schema_version} (current: {current})")]
+    #[error(
+        "event type `{event_type}` has no decoder for schema version {schema_version} (current: {current})"
+    )]
     UnknownSchemaVersion {
         /// The stored type name.
         event_type: String,
@@ -85,10 +87,22 @@ pub enum Error {
         source: CodecError,
     },
 
-    /// The backend failed: a database error, a lost connection, a timeout.
+    /// The backend could not be reached: connection refused or lost, pool
+    /// exhausted, server shutting down. Worth retrying later.
     ///
-    /// The operation may or may not have taken effect when the error is a lost
-    /// connection; retry with an idempotency key to make that safe.
+    /// An append interrupted this way may or may not have committed; retry it
+    /// with an idempotency key to make that safe.
+    #[error("store unavailable: {message}")]
+    Unavailable {
+        /// What the backend was doing.
+        message: String,
+        /// The backend's own error.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
+
+    /// The backend failed in a way a retry will not fix: a constraint, a
+    /// malformed row, a server-side error.
     #[error("store backend failed: {message}")]
     Backend {
         /// What the backend was doing.
@@ -109,6 +123,22 @@ impl Error {
             message: message.into(),
             source: Some(source.into()),
         }
+    }
+
+    /// The backend could not be reached, with its cause.
+    pub fn unavailable(
+        message: impl Into<String>,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        Self::Unavailable {
+            message: message.into(),
+            source: Some(source.into()),
+        }
+    }
+
+    /// Whether the backend was unreachable (a retry later may succeed).
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, Self::Unavailable { .. })
     }
 
     /// Whether this error is a version conflict (the repository retries those).

@@ -55,7 +55,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::{Checkpoint, Codec, CommitId, Error, EventId, IdempotencyKey, Position, StreamId, StreamVersion};
+use crate::{
+    Checkpoint, Codec, CommitId, Error, EventId, IdempotencyKey, Position, StreamId, StreamVersion,
+};
 
 /// A domain event enum: each variant is one event type with a stable name and a
 /// schema version. Derive it with [`#[derive(Event)]`](derive@crate::Event).

@@ -289,9 +289,7 @@ impl fmt::Debug for Checkpoint {
 impl FromStr for Checkpoint {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self, Error> {
-        let invalid = || Error::InvalidCheckpoint {
-            len: s.len(),
-        };
+        let invalid = || Error::InvalidCheckpoint { len: s.len() };
         let (commit, position) = s.split_once(':').ok_or_else(invalid)?;
         let commit = commit.parse::<u64>().map_err(|_| invalid())?;
         let position = position.parse::<u64>().map_err(|_| invalid())?;

@@ -5,8 +5,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::store::IdempotentRecord;
 use crate::{
-    AppendRequest, AppendResult, Checkpoint, CommitId, Error, EventStore, IdempotencyKey,
-    Position, RecordedEvent, Snapshot, SnapshotStore, StreamId, StreamVersion,
+    AppendRequest, AppendResult, Checkpoint, CommitId, Error, EventStore, IdempotencyKey, Position,
+    RecordedEvent, Snapshot, SnapshotStore, StreamId, StreamVersion,
 };
 
 /// An in-memory [`EventStore`] and [`SnapshotStore`].

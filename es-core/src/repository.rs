@@ -14,9 +14,9 @@ use uuid::Uuid;
 pub use retry::RetryPolicy;
 
 use crate::{
-    Aggregate, AppendRequest, AppendResult, Bincode, Checkpoint, Codec, Error,
-    EventStore, ExpectedVersion, Idempotency, IdempotencyKey, Metadata, NewEvent, Position,
-    RecordedEvent, Snapshot, SnapshotStore, StreamId, StreamVersion,
+    Aggregate, AppendRequest, AppendResult, Bincode, Checkpoint, Codec, Error, EventStore,
+    ExpectedVersion, Idempotency, IdempotencyKey, Metadata, NewEvent, Position, RecordedEvent,
+    Snapshot, SnapshotStore, StreamId, StreamVersion,
 };
 
 /// How many events one stream read fetches.
@@ -297,7 +297,11 @@ impl<A: Aggregate, S: EventStore + SnapshotStore, C: Codec> Repository<A, S, C> 
         if A::SNAPSHOT_EVERY.is_none() || matches!(as_of, Some(AsOf::Time(_))) {
             return Ok(None);
         }
-        let Some(snapshot) = self.store.load_snapshot(stream, A::SNAPSHOT_VERSION).await? else {
+        let Some(snapshot) = self
+            .store
+            .load_snapshot(stream, A::SNAPSHOT_VERSION)
+            .await?
+        else {
             return Ok(None);
         };
         if let Some(AsOf::Version(v)) = as_of
@@ -328,7 +332,8 @@ impl<A: Aggregate, S: EventStore + SnapshotStore, C: Codec> Repository<A, S, C> 
         A::Command: Clone,
     {
         let stream = Self::stream_id(id)?;
-        self.run(stream, command, CommandOptions::default(), None).await
+        self.run(stream, command, CommandOptions::default(), None)
+            .await
     }
 
     /// Executes a command with options (idempotency key, correlation, headers).
@@ -556,4 +561,3 @@ impl<A: Aggregate, S: EventStore + SnapshotStore, C: Codec> Repository<A, S, C> 
         Ok(Some(loaded.version))
     }
 }
-

@@ -155,7 +155,9 @@ pub struct IdempotentRecord {
 ///   [`Error::Conflict`] with the actual version, and writes nothing;
 /// - [`read_all`](Self::read_all) returns committed events in the order of their
 ///   [`Checkpoint`], and never returns an event after one that a later call could
-///   still place before it (no event is ever skipped by a subscriber);
+///   still place before it (no event is ever skipped by a subscriber). An event
+///   may therefore become visible to `read_all` a little after its append
+///   returned, once older transactions have finished;
 /// - an idempotency key seen before on the stream returns the first result with
 ///   `deduplicated: true` and writes nothing, or [`Error::IdempotencyKeyReused`]
 ///   when the fingerprint differs.
@@ -165,8 +167,10 @@ pub struct IdempotentRecord {
 )]
 pub trait EventStore: Send + Sync {
     /// Appends a batch atomically.
-    fn append(&self, request: AppendRequest)
-    -> impl Future<Output = Result<AppendResult, Error>> + Send;
+    fn append(
+        &self,
+        request: AppendRequest,
+    ) -> impl Future<Output = Result<AppendResult, Error>> + Send;
 
     /// Up to `limit` events of `stream` with versions after `after`, in order.
     fn read_stream(

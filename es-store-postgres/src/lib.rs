@@ -1,1 +1,120 @@
-//! Placeholder: filled by a later issue.
+#![doc = include_str!("../README.md")]
+
+mod error;
+mod event_store;
+mod horizon;
+mod snapshot_store;
+#[cfg(feature = "testing")]
+pub mod testing;
+mod wakeup;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::PgPool;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+
+pub use error::Error;
+pub use horizon::{Horizon, HorizonHolder};
+pub use wakeup::{Wakeup, Wakeups};
+
+/// The embedded migrations: the event, idempotency, snapshot and key tables.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Connection settings with production defaults.
+///
+/// ```
+/// use std::time::Duration;
+/// use es_store_postgres::PgStoreOptions;
+///
+/// let options = PgStoreOptions {
+///     max_connections: 32,
+///     ..PgStoreOptions::default()
+/// };
+/// assert_eq!(options.statement_timeout, Duration::from_secs(30));
+/// ```
+#[derive(Debug, Clone)]
+pub struct PgStoreOptions {
+    /// The pool's size. Each appending command holds a connection for one round
+    /// trip, so a few per core serve thousands of commands per second.
+    pub max_connections: u32,
+    /// How long to wait for a free connection before reporting the store
+    /// unavailable.
+    pub acquire_timeout: Duration,
+    /// The server-side limit of any one statement, so a stuck query cannot hold
+    /// a connection (and the read horizon) forever.
+    pub statement_timeout: Duration,
+    /// `application_name`, shown in `pg_stat_activity` and by the horizon
+    /// diagnostics.
+    pub application_name: String,
+}
+
+impl Default for PgStoreOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 16,
+            acquire_timeout: Duration::from_secs(10),
+            statement_timeout: Duration::from_secs(30),
+            application_name: "es".to_owned(),
+        }
+    }
+}
+
+/// The PostgreSQL event and snapshot store.
+///
+/// Implements [`es_core::EventStore`] and [`es_core::SnapshotStore`]. Cloning
+/// shares the pool.
+#[derive(Clone, Debug)]
+pub struct PgStore {
+    pool: PgPool,
+}
+
+impl PgStore {
+    /// Connects with [`PgStoreOptions::default`]. Does not migrate: call
+    /// [`migrate`](Self::migrate) (or the CLI's `migrate`) first.
+    pub async fn connect(url: &str) -> Result<Self, Error> {
+        Self::connect_with(url, &PgStoreOptions::default()).await
+    }
+
+    /// Connects with the given options.
+    pub async fn connect_with(url: &str, options: &PgStoreOptions) -> Result<Self, Error> {
+        let connect = PgConnectOptions::from_str(url)
+            .map_err(Error::database("parsing the database URL"))?
+            .application_name(&options.application_name)
+            .options([(
+                "statement_timeout",
+                format!("{}ms", options.statement_timeout.as_millis()),
+            )]);
+        let pool = PgPoolOptions::new()
+            .max_connections(options.max_connections)
+            .acquire_timeout(options.acquire_timeout)
+            .connect_with(connect)
+            .await
+            .map_err(Error::database("connecting"))?;
+        Ok(Self { pool })
+    }
+
+    /// Wraps an existing pool.
+    pub fn from_pool(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    /// The pool, for stores and sinks that share it.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Applies the embedded migrations, then checks the cluster (see
+    /// [`check_cluster`](Self::check_cluster)).
+    pub async fn migrate(&self) -> Result<(), Error> {
+        MIGRATOR.run(&self.pool).await?;
+        self.check_cluster().await
+    }
+
+    /// Refuses a database restored into a younger cluster: one whose stored
+    /// transaction ids are at or above the cluster's next one
+    /// ([`Error::YoungerCluster`]).
+    pub async fn check_cluster(&self) -> Result<(), Error> {
+        event_store::check_cluster(&self.pool).await
+    }
+}

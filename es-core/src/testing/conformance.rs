@@ -5,9 +5,14 @@
 //! (crate::store_conformance_tests), given a factory that returns a fresh, empty
 //! store:
 //!
-//! ```ignore
-//! async fn fresh_store() -> MyStore { MyStore::connect_to_a_new_database().await }
+//! ```
+//! // In a test file of the backend's crate:
+//! async fn fresh_store() -> es_core::MemoryStore {
+//!     es_core::MemoryStore::new()
+//! }
+//!
 //! es_core::store_conformance_tests!(fresh_store);
+//! # fn main() {}
 //! ```
 //!
 //! The calling crate needs `tokio` (with `macros` and `rt-multi-thread`) as a
@@ -97,7 +102,12 @@ fn event(event_type: &str, payload: &[u8]) -> NewEvent {
 
 fn events(n: usize) -> Vec<NewEvent> {
     (0..n)
-        .map(|i| event("Numbered", &u32::try_from(i).unwrap_or(u32::MAX).to_le_bytes()))
+        .map(|i| {
+            event(
+                "Numbered",
+                &u32::try_from(i).unwrap_or(u32::MAX).to_le_bytes(),
+            )
+        })
         .collect()
 }
 
@@ -125,6 +135,28 @@ fn assert_conflict(result: Result<crate::AppendResult, Error>, want_actual: u64)
             "the conflict must report the stream's actual version"
         ),
         other => panic!("expected a version conflict, got {other:?}"),
+    }
+}
+
+/// Waits until the global log shows at least `count` events: a store may hold
+/// committed events back until older transactions (of any client of the server)
+/// finish, so visibility can lag an append by a little.
+async fn wait_for_log<S: EventStore>(store: &S, count: usize) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let visible = store
+            .read_all(Checkpoint::START, count)
+            .await
+            .expect("read_all")
+            .len();
+        if visible >= count {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "only {visible} of {count} appended events became visible in the global log within 30 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
 }
 
@@ -225,15 +257,26 @@ pub async fn expected_stream_exists_conflicts_on_an_empty_stream<S: ConformantSt
 /// `Exact(n)` appends only at version n, including `Exact(0)` on a new stream.
 pub async fn expected_exact_version_appends_only_at_that_version<S: ConformantStore>(store: S) {
     let s = stream("exact");
-    append(&store, &s, ExpectedVersion::Exact(StreamVersion::INITIAL), 1)
-        .await
-        .expect("exact 0 on a new stream");
+    append(
+        &store,
+        &s,
+        ExpectedVersion::Exact(StreamVersion::INITIAL),
+        1,
+    )
+    .await
+    .expect("exact 0 on a new stream");
     assert_conflict(
         append(&store, &s, ExpectedVersion::Exact(StreamVersion::new(2)), 1).await,
         1,
     );
     assert_conflict(
-        append(&store, &s, ExpectedVersion::Exact(StreamVersion::INITIAL), 1).await,
+        append(
+            &store,
+            &s,
+            ExpectedVersion::Exact(StreamVersion::INITIAL),
+            1,
+        )
+        .await,
         1,
     );
     let result = append(&store, &s, ExpectedVersion::Exact(StreamVersion::new(1)), 1)
@@ -244,13 +287,12 @@ pub async fn expected_exact_version_appends_only_at_that_version<S: ConformantSt
 
 /// A conflict names the stream, the expectation and the actual version, and
 /// writes nothing anywhere.
-pub async fn conflict_reports_the_actual_version_and_writes_nothing<S: ConformantStore>(
-    store: S,
-) {
+pub async fn conflict_reports_the_actual_version_and_writes_nothing<S: ConformantStore>(store: S) {
     let s = stream("conflict");
     append(&store, &s, ExpectedVersion::NoStream, 3)
         .await
         .expect("seed");
+    wait_for_log(&store, 3).await;
     let before = read_everything(&store, 100).await.len();
     match append(&store, &s, ExpectedVersion::Exact(StreamVersion::new(1)), 4).await {
         Err(Error::Conflict {
@@ -308,7 +350,11 @@ pub async fn concurrent_appends_at_one_version_have_exactly_one_winner<S: Confor
 pub async fn empty_append_is_rejected<S: ConformantStore>(store: S) {
     let s = stream("empty");
     let result = store
-        .append(AppendRequest::new(s.clone(), ExpectedVersion::Any, Vec::new()))
+        .append(AppendRequest::new(
+            s.clone(),
+            ExpectedVersion::Any,
+            Vec::new(),
+        ))
         .await;
     assert!(matches!(result, Err(Error::EmptyAppend)), "{result:?}");
     assert_eq!(
@@ -387,6 +433,7 @@ pub async fn recorded_events_keep_every_field<S: ConformantStore>(store: S) {
         },
     ];
     append_request(&store, &s, written.clone()).await;
+    wait_for_log(&store, 2).await;
     let from_stream = store
         .read_stream(&s, StreamVersion::INITIAL, 10)
         .await
@@ -429,11 +476,13 @@ pub async fn read_all_returns_every_event_once_in_global_order<S: ConformantStor
             appended += n;
         }
     }
+    wait_for_log(&store, appended).await;
     for page in [1, 7, 1000] {
         let all = read_everything(&store, page).await;
         assert_eq!(all.len(), appended, "page size {page}: every event once");
         assert!(
-            all.windows(2).all(|w| w[0].checkpoint() < w[1].checkpoint()),
+            all.windows(2)
+                .all(|w| w[0].checkpoint() < w[1].checkpoint()),
             "page size {page}: strictly increasing checkpoints"
         );
         let mut seen: HashMap<&StreamId, u64> = HashMap::new();
@@ -452,6 +501,7 @@ pub async fn read_all_resumes_after_a_checkpoint<S: ConformantStore>(store: S) {
     append(&store, &s, ExpectedVersion::NoStream, 4)
         .await
         .expect("seed");
+    wait_for_log(&store, 4).await;
     let first = store.read_all(Checkpoint::START, 2).await.expect("read");
     assert_eq!(first.len(), 2);
     let checkpoint = first[1].checkpoint();
@@ -467,6 +517,7 @@ pub async fn read_all_resumes_after_a_checkpoint<S: ConformantStore>(store: S) {
     append(&store, &s, ExpectedVersion::Any, 1)
         .await
         .expect("later");
+    wait_for_log(&store, 5).await;
     let later = store.read_all(head, 100).await.expect("later read");
     assert_eq!(later.len(), 1);
     assert_eq!(later[0].version, StreamVersion::new(5));
@@ -576,8 +627,12 @@ pub async fn failed_idempotent_append_records_no_key<S: ConformantStore>(store: 
     assert_conflict(stale, 1);
     let retried = store
         .append(
-            AppendRequest::new(s.clone(), ExpectedVersion::Exact(StreamVersion::new(1)), events(1))
-                .idempotent(idempotency("retry-me", 4)),
+            AppendRequest::new(
+                s.clone(),
+                ExpectedVersion::Exact(StreamVersion::new(1)),
+                events(1),
+            )
+            .idempotent(idempotency("retry-me", 4)),
         )
         .await
         .expect("retry");
@@ -647,11 +702,19 @@ pub async fn snapshots_are_kept_per_stream<S: ConformantStore>(store: S) {
         .await
         .expect("save b");
     assert_eq!(
-        store.load_snapshot(&a, 1).await.expect("a").map(|s| s.payload),
+        store
+            .load_snapshot(&a, 1)
+            .await
+            .expect("a")
+            .map(|s| s.payload),
         Some(b"a".to_vec())
     );
     assert_eq!(
-        store.load_snapshot(&b, 1).await.expect("b").map(|s| s.payload),
+        store
+            .load_snapshot(&b, 1)
+            .await
+            .expect("b")
+            .map(|s| s.payload),
         Some(b"b".to_vec())
     );
 }

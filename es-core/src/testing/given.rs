@@ -101,7 +101,9 @@ impl<A: Aggregate> When<A> {
         A::Error: PartialEq + Debug,
     {
         match self.outcome {
-            Ok(events) => panic!("expected rejection {expected:?}, the command produced {events:?}"),
+            Ok(events) => {
+                panic!("expected rejection {expected:?}, the command produced {events:?}")
+            }
             Err(error) => assert_eq!(error, expected, "the command was rejected differently"),
         }
     }

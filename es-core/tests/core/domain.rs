@@ -5,7 +5,7 @@ use es_core::{Aggregate, Event};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Event)]
-pub enum AccountEvent {
+pub(crate) enum AccountEvent {
     Opened {
         #[event(subject)]
         owner_id: String,
@@ -26,8 +26,8 @@ pub enum AccountEvent {
 
 /// Version 1 of `Deposited`: no reference, amount in a `u32`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct DepositedV1 {
-    pub amount: u32,
+pub(crate) struct DepositedV1 {
+    pub(crate) amount: u32,
 }
 
 impl From<DepositedV1> for AccountEvent {
@@ -40,15 +40,22 @@ impl From<DepositedV1> for AccountEvent {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum AccountCommand {
-    Open { owner_id: String, owner_name: String },
-    Deposit { amount: u64 },
-    Withdraw { amount: u64 },
+pub(crate) enum AccountCommand {
+    Open {
+        owner_id: String,
+        owner_name: String,
+    },
+    Deposit {
+        amount: u64,
+    },
+    Withdraw {
+        amount: u64,
+    },
     Close,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum AccountError {
+pub(crate) enum AccountError {
     #[error("the account is already open")]
     AlreadyOpen,
     #[error("the account is not open")]
@@ -63,7 +70,7 @@ pub enum AccountError {
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, Aggregate)]
 #[aggregate(name = "account", snapshot_every = 5, snapshot_version = 1)]
-pub struct Account {
+pub(crate) struct Account {
     pub open: bool,
     pub closed: bool,
     pub balance: u64,
@@ -94,9 +101,7 @@ impl Aggregate for Account {
                 amount,
                 reference: String::new(),
             }]),
-            C::Withdraw { amount } if amount > self.balance => {
-                Err(AccountError::InsufficientFunds)
-            }
+            C::Withdraw { amount } if amount > self.balance => Err(AccountError::InsufficientFunds),
             C::Withdraw { amount } => Ok(vec![AccountEvent::Withdrawn { amount }]),
             C::Close if self.balance != 0 => Err(AccountError::NonZeroBalance),
             C::Close => Ok(vec![AccountEvent::Closed]),
@@ -117,7 +122,7 @@ impl Aggregate for Account {
     }
 }
 
-pub fn open(owner: &str) -> AccountCommand {
+pub(crate) fn open(owner: &str) -> AccountCommand {
     AccountCommand::Open {
         owner_id: format!("owner-{owner}"),
         owner_name: owner.to_owned(),

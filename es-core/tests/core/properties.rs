@@ -2,8 +2,8 @@
 //! trips in both codecs, and upcasting.
 
 use es_core::{
-    Aggregate, AppendRequest, Bincode, Codec, Event, ExpectedVersion, Json, MemoryStore,
-    NewEvent, Repository, StreamVersion,
+    Aggregate, AppendRequest, Bincode, Codec, Event, ExpectedVersion, Json, MemoryStore, NewEvent,
+    Repository, StreamVersion,
 };
 use proptest::prelude::*;
 

@@ -6,9 +6,9 @@ use std::time::Duration;
 use chrono::Utc;
 use es_core::testing::given;
 use es_core::{
-    AppendRequest, AsOf, Bincode, Codec, CommandError, CommandOptions, Error, EventId,
-    EventStore, ExpectedVersion, IdempotencyKey, Json, MemoryStore, Metadata, NewEvent,
-    Repository, RetryPolicy, Snapshot, SnapshotStore, StreamVersion,
+    AppendRequest, AsOf, Bincode, Codec, CommandError, CommandOptions, Error, EventId, EventStore,
+    ExpectedVersion, IdempotencyKey, Json, MemoryStore, Metadata, NewEvent, Repository,
+    RetryPolicy, Snapshot, SnapshotStore, StreamVersion,
 };
 use futures::future::join_all;
 
@@ -71,8 +71,14 @@ async fn business_rejection_is_typed_and_writes_nothing() {
         .execute("a1", AccountCommand::Withdraw { amount: 1 })
         .await
         .unwrap_err();
-    assert!(matches!(err, CommandError::Rejected(AccountError::InsufficientFunds)));
-    assert_eq!(repo.load("a1").await.unwrap().version, StreamVersion::new(1));
+    assert!(matches!(
+        err,
+        CommandError::Rejected(AccountError::InsufficientFunds)
+    ));
+    assert_eq!(
+        repo.load("a1").await.unwrap().version,
+        StreamVersion::new(1)
+    );
 }
 
 #[tokio::test]
@@ -114,11 +120,8 @@ async fn without_retries_a_stale_write_surfaces_a_conflict() {
     let store = MemoryStore::new();
     let repo: Repo = Repository::new(store.clone()).with_retry(RetryPolicy::none());
     repo.execute("a", open("ada")).await.unwrap();
-    let interloper = Interloper {
-        inner: store.clone(),
-    };
     let racing: Repository<Account, Interloper> =
-        Repository::new(interloper).with_retry(RetryPolicy::none());
+        Repository::new(Interloper::armed(store.clone())).with_retry(RetryPolicy::none());
     let err = racing.execute("a", deposit(5)).await.unwrap_err();
     assert!(err.is_conflict(), "{err:?}");
     match err {
@@ -131,7 +134,7 @@ async fn without_retries_a_stale_write_surfaces_a_conflict() {
         other => panic!("{other:?}"),
     }
     // With retries, the same race resolves.
-    let retrying: Repository<Account, Interloper> = Repository::new(Interloper { inner: store })
+    let retrying: Repository<Account, Interloper> = Repository::new(Interloper::armed(store))
         .with_retry(RetryPolicy {
             max_retries: 3,
             base_delay: Duration::from_micros(10),
@@ -141,18 +144,27 @@ async fn without_retries_a_stale_write_surfaces_a_conflict() {
     assert_eq!(done.retries, 1);
 }
 
-/// Appends one foreign event before every first append attempt of a stream, to
-/// force exactly one conflict.
+/// Appends one foreign event just before the first exact-version append that
+/// passes through it, to force exactly one conflict.
 #[derive(Clone)]
 struct Interloper {
     inner: MemoryStore,
+    armed: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Interloper {
+    fn armed(inner: MemoryStore) -> Self {
+        Self {
+            inner,
+            armed: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true)),
+        }
+    }
 }
 
 impl EventStore for Interloper {
     async fn append(&self, request: AppendRequest) -> Result<es_core::AppendResult, Error> {
         if let ExpectedVersion::Exact(v) = request.expected {
-            let current = self.inner.stream_version(&request.stream).await?;
-            if current == v && v.get() % 2 == 1 {
+            if self.armed.swap(false, std::sync::atomic::Ordering::SeqCst) {
                 let foreign = NewEvent::encode(
                     &AccountEvent::Deposited {
                         amount: 1,
@@ -238,7 +250,10 @@ async fn idempotent_retry_returns_the_original_and_writes_nothing() {
         .await
         .unwrap_err();
     assert!(
-        matches!(reused, CommandError::Store(Error::IdempotencyKeyReused { .. })),
+        matches!(
+            reused,
+            CommandError::Store(Error::IdempotencyKeyReused { .. })
+        ),
         "{reused:?}"
     );
     assert_eq!(repo.load("a").await.unwrap().state.balance, 30);
@@ -406,7 +421,13 @@ async fn temporal_queries_load_past_states() {
     assert_eq!(before_anything.version, StreamVersion::INITIAL);
 }
 
-async fn append_raw(store: &MemoryStore, id: &str, event_type: &str, version: u32, payload: Vec<u8>) {
+async fn append_raw(
+    store: &MemoryStore,
+    id: &str,
+    event_type: &str,
+    version: u32,
+    payload: Vec<u8>,
+) {
     store
         .append(AppendRequest::new(
             Repo::stream_id(id).unwrap(),
@@ -456,7 +477,11 @@ async fn bad_stored_events_are_typed_errors() {
 
     // Nothing was lost: the bad events are still there to be fixed or upcast.
     let kept = store
-        .read_stream(&Repo::stream_id("garbage").unwrap(), StreamVersion::INITIAL, 10)
+        .read_stream(
+            &Repo::stream_id("garbage").unwrap(),
+            StreamVersion::INITIAL,
+            10,
+        )
         .await
         .unwrap();
     assert_eq!(kept.len(), 1);
@@ -475,7 +500,9 @@ async fn old_schema_versions_load_through_upcasters_in_both_codecs() {
         "old",
         "Deposited",
         1,
-        Bincode.encode(&crate::domain::DepositedV1 { amount: 42 }).unwrap(),
+        Bincode
+            .encode(&crate::domain::DepositedV1 { amount: 42 })
+            .unwrap(),
     )
     .await;
     let loaded = Repo::new(store).load("old").await.unwrap();

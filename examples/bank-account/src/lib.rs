@@ -109,9 +109,7 @@ impl Aggregate for Account {
                 Err(AccountError::NonPositiveAmount)
             }
             C::Deposit { amount } => Ok(vec![AccountEvent::Deposited { amount }]),
-            C::Withdraw { amount } if amount > self.balance => {
-                Err(AccountError::InsufficientFunds)
-            }
+            C::Withdraw { amount } if amount > self.balance => Err(AccountError::InsufficientFunds),
             C::Withdraw { amount } => Ok(vec![AccountEvent::Withdrawn { amount }]),
             C::Close if self.balance != 0 => Err(AccountError::NonZeroBalance),
             C::Close => Ok(vec![AccountEvent::Closed]),

@@ -1,0 +1,81 @@
+//! The crate's error type, and the mapping of database errors into
+//! [`es_core::Error`] for the store traits.
+
+/// What can go wrong setting up or operating the PostgreSQL store outside the
+/// [`es_core`] store traits (which return [`es_core::Error`]).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The database rejected or failed an operation.
+    #[error("database error while {context}")]
+    Database {
+        /// What the store was doing.
+        context: &'static str,
+        /// The driver's error.
+        #[source]
+        source: sqlx::Error,
+    },
+
+    /// The migrations failed.
+    #[error("migrations failed")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+
+    /// The database holds transaction ids from this cluster's future: it was
+    /// restored into a younger cluster (pg_dump/restore, a new cluster from a
+    /// logical backup). New events would sort before old ones and subscribers
+    /// would skip them.
+    #[error(
+        "the database was restored into a younger cluster: stored transaction id {max_stored} \
+         is at or above the cluster's next transaction id {next_xid}; refusing to run (see \
+         docs/operations.md, 'Restoring a database')"
+    )]
+    YoungerCluster {
+        /// The newest transaction id stored in `es_events`.
+        max_stored: u64,
+        /// The cluster's next transaction id.
+        next_xid: u64,
+    },
+
+    /// A store operation failed.
+    #[error(transparent)]
+    Store(#[from] es_core::Error),
+}
+
+impl Error {
+    pub(crate) fn database(context: &'static str) -> impl FnOnce(sqlx::Error) -> Self {
+        move |source| Self::Database { context, source }
+    }
+}
+
+/// Maps a driver error into the core error: connection-level failures are
+/// [`es_core::Error::Unavailable`] (retry later), the rest
+/// [`es_core::Error::Backend`].
+pub(crate) fn store_error(context: &'static str, error: sqlx::Error) -> es_core::Error {
+    let unavailable = match &error {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        // Class 08 (connection exception) and 57 (operator intervention: admin
+        // shutdown, a terminated backend, crash recovery) mean "try again later".
+        // sqlx has no kind for these, so the SQLSTATE class decides.
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|code| code.starts_with("08") || code.starts_with("57")),
+        _ => false,
+    };
+    if unavailable {
+        es_core::Error::unavailable(context, error)
+    } else {
+        es_core::Error::backend(context, error)
+    }
+}
+
+/// A value read from the database that does not fit its type.
+pub(crate) fn corrupt(context: &'static str, what: impl std::fmt::Display) -> es_core::Error {
+    es_core::Error::Backend {
+        message: format!("{context}: {what}"),
+        source: None,
+    }
+}
