@@ -19,9 +19,9 @@ const KEYS: &str = "`name`, `snapshot_every`, `snapshot_version`";
 
 /// Expands `#[derive(Aggregate)]`.
 pub(crate) fn expand(ast: &DeriveInput) -> syn::Result<TokenStream> {
-    if let Data::Union(data) = &ast.data {
+    if let Data::Union(_) = &ast.data {
         return Err(syn::Error::new_spanned(
-            data.union_token,
+            &ast.ident,
             "`Aggregate` can only be derived for structs and enums",
         ));
     }

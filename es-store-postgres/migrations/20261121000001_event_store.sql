@@ -5,7 +5,12 @@
 -- version is never written back from a value read earlier.
 CREATE TABLE es_streams (
     stream_id text PRIMARY KEY,
-    version bigint NOT NULL CHECK (version > 0)
+    version bigint NOT NULL CHECK (version > 0),
+    -- The transaction that wrote the stream's latest events. An append only
+    -- proceeds when its own transaction id is above this one, so a stream's
+    -- events are in version order in the global log too: a transaction that drew
+    -- its id first but took the stream's row lock second retries instead.
+    last_xid xid8 NOT NULL DEFAULT pg_current_xact_id()
 );
 
 CREATE TABLE es_events (

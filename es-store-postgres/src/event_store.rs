@@ -68,16 +68,16 @@ struct Columns {
 }
 
 impl Columns {
-    fn of(request: AppendRequest) -> Result<Self, Error> {
+    fn of(request: &AppendRequest) -> Result<Self, Error> {
         let mut c = Self::default();
-        for event in request.events {
+        for event in &request.events {
             c.event_ids.push(*event.event_id.as_uuid());
-            c.event_types.push(event.event_type);
+            c.event_types.push(event.event_type.clone());
             c.schema_versions.push(
                 i32::try_from(event.schema_version)
                     .map_err(|_| corrupt("appending", "schema version too large"))?,
             );
-            c.payloads.push(event.payload);
+            c.payloads.push(event.payload.clone());
             c.recorded_at.push(event.metadata.recorded_at);
             c.correlation_ids.push(event.metadata.correlation_id);
             c.causation_ids.push(event.metadata.causation_id);
@@ -85,6 +85,7 @@ impl Columns {
                 event
                     .metadata
                     .idempotency_key
+                    .as_ref()
                     .map(|k| k.as_str().to_owned()),
             );
             c.headers.push(
@@ -151,7 +152,29 @@ fn recorded_event(row: &PgRow) -> Result<RecordedEvent, Error> {
     })
 }
 
+/// How often an append is re-run after losing the transaction-id order race on
+/// its stream (a window of microseconds; one retry virtually always suffices).
+const ORDER_RACE_RETRIES: u32 = 8;
+
 impl PgStore {
+    /// The result of an append statement that returned a row: the new events, or
+    /// the first result of its idempotency key.
+    fn appended(&self, request: &AppendRequest, row: &PgRow) -> Result<AppendResult, Error> {
+        let (result, stored_fingerprint) = append_result(row)?;
+        if result.deduplicated {
+            let Some(idem) = &request.idempotency else {
+                return Err(corrupt("appending", "deduplicated without a key"));
+            };
+            if stored_fingerprint.as_deref() != Some(&idem.fingerprint[..]) {
+                return Err(Error::IdempotencyKeyReused {
+                    stream: request.stream.clone(),
+                    key: idem.key.clone(),
+                });
+            }
+        }
+        Ok(result)
+    }
+
     /// The stream's version, read in a fresh statement (so it sees the latest
     /// commit, unlike the append statement's snapshot).
     async fn actual_version(&self, stream: &StreamId) -> Result<StreamVersion, Error> {
@@ -220,59 +243,61 @@ impl EventStore for PgStore {
             ),
             None => (None, None),
         };
-        let columns = Columns::of(request.clone())?;
-        let outcome = sqlx::query(sql)
-            .bind(request.stream.as_str())
-            .bind(n)
-            .bind(expected)
-            .bind(columns.event_ids)
-            .bind(columns.event_types)
-            .bind(columns.schema_versions)
-            .bind(columns.payloads)
-            .bind(columns.recorded_at)
-            .bind(columns.correlation_ids)
-            .bind(columns.causation_ids)
-            .bind(columns.idempotency_keys)
-            .bind(columns.headers)
-            .bind(key)
-            .bind(fingerprint)
-            .fetch_optional(&self.pool)
-            .await;
-        match outcome {
-            Ok(Some(row)) => {
-                let (result, stored_fingerprint) = append_result(&row)?;
-                if result.deduplicated {
-                    let matches = match (&request.idempotency, stored_fingerprint) {
-                        (Some(idem), Some(stored)) => stored == idem.fingerprint,
-                        _ => false,
+        let mut attempt = 0;
+        loop {
+            let columns = Columns::of(&request)?;
+            let outcome = sqlx::query(sql)
+                .bind(request.stream.as_str())
+                .bind(n)
+                .bind(expected)
+                .bind(columns.event_ids)
+                .bind(columns.event_types)
+                .bind(columns.schema_versions)
+                .bind(columns.payloads)
+                .bind(columns.recorded_at)
+                .bind(columns.correlation_ids)
+                .bind(columns.causation_ids)
+                .bind(columns.idempotency_keys)
+                .bind(columns.headers)
+                .bind(key.clone())
+                .bind(fingerprint.clone())
+                .fetch_optional(&self.pool)
+                .await;
+            return match outcome {
+                Ok(Some(row)) => self.appended(&request, &row),
+                Ok(None) => {
+                    // Either the expectation failed, or this transaction drew its id
+                    // before the stream's last writer did (see `es_streams.last_xid`):
+                    // then a new statement, with a new transaction id, succeeds.
+                    let actual = self.actual_version(&request.stream).await?;
+                    let order_race = match request.expected {
+                        ExpectedVersion::Any => true,
+                        ExpectedVersion::NoStream => false,
+                        ExpectedVersion::Exact(v) => v != StreamVersion::INITIAL && actual == v,
+                        ExpectedVersion::StreamExists => actual > StreamVersion::INITIAL,
                     };
-                    if !matches {
-                        return Err(Error::IdempotencyKeyReused {
-                            stream: request.stream.clone(),
-                            key: request
-                                .idempotency
-                                .as_ref()
-                                .map(|i| i.key.clone())
-                                .ok_or_else(|| {
-                                    corrupt("appending", "deduplicated without a key")
-                                })?,
-                        });
+                    if order_race && attempt < ORDER_RACE_RETRIES {
+                        attempt += 1;
+                        continue;
                     }
+                    Err(Error::Conflict {
+                        stream: request.stream.clone(),
+                        expected: request.expected,
+                        actual,
+                    })
                 }
-                Ok(result)
-            }
-            Ok(None) => Err(self.conflict(&request).await),
-            Err(sqlx::Error::Database(db))
-                if db.is_unique_violation() && db.constraint() == Some(IDEMPOTENCY_PKEY) =>
-            {
-                self.resolve_key(&request).await
-            }
-            Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
-                // The (stream_id, version) backstop: the relative version bump makes
-                // this unreachable unless rows were written around the store.
-                Err(self.conflict(&request).await)
-            }
-            Err(error) => Err(store_error("appending events", error)),
+                Err(sqlx::Error::Database(db))
+                    if db.is_unique_violation() && db.constraint() == Some(IDEMPOTENCY_PKEY) =>
+                {
+                    self.resolve_key(&request).await
+                }
+                Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
+                    // The (stream_id, version) backstop: the relative version bump
+                    // makes this unreachable unless rows were written around the store.
+                    Err(self.conflict(&request).await)
+                }
+                Err(error) => Err(store_error("appending events", error)),
+            };
         }
     }
 

@@ -1,5 +1,11 @@
 //! es-store-postgres against a real PostgreSQL: the conformance suite (a fresh
-//! database per test), torture, faults and properties.
+//! database per test), torture, faults, diagnostics and properties.
 
 #[path = "postgres/conformance.rs"]
 mod conformance;
+#[path = "postgres/faults.rs"]
+mod faults;
+#[path = "postgres/ordering.rs"]
+mod ordering;
+#[path = "postgres/support.rs"]
+mod support;

@@ -1,0 +1,8 @@
+use es_core::Event;
+
+#[derive(Event)]
+enum AccountEvent {
+    Opened(#[event(subject)] String, #[event(personal)] String),
+}
+
+fn main() {}

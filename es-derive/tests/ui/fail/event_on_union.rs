@@ -1,0 +1,8 @@
+use es_core::Event;
+
+#[derive(Event)]
+union Raw {
+    bits: u64,
+}
+
+fn main() {}

@@ -1,0 +1,14 @@
+use es_core::Event;
+
+#[derive(serde::Deserialize)]
+struct DepositedV1 {
+    amount: u32,
+}
+
+#[derive(Event)]
+enum AccountEvent {
+    #[event(version = 2, upcast(1 = DepositedV1))]
+    Deposited { amount: u64 },
+}
+
+fn main() {}
