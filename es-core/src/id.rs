@@ -242,7 +242,7 @@ impl fmt::Debug for CommitId {
 /// The global log is ordered by `(commit, position)`. Subscribers store a
 /// checkpoint and resume with [`EventStore::read_all`](crate::EventStore::read_all)
 /// after it. A checkpoint is opaque to applications: compare it, store it with
-/// [`Checkpoint::to_string`] and parse it back with [`str::parse`], but do not
+/// its `Display` form and parse it back with [`str::parse`], but do not
 /// build one from a position alone.
 ///
 /// ```

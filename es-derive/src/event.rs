@@ -3,9 +3,12 @@
 //! Each variant is encoded on its own, never with the enum's tag: a struct
 //! variant through a hidden struct with the same fields (borrowed to encode,
 //! owned to decode), a one-field tuple variant as its field, a tuple variant
-//! with several fields as a tuple, a unit variant as `()`.
+//! with several fields as a tuple, a unit variant as `()`. Field attributes
+//! other than `#[event(...)]` (serde's, mostly) are copied onto the hidden
+//! structs; a tuple variant whose fields carry `#[serde(...)]` goes through a
+//! hidden newtype or tuple struct instead, which serde encodes the same way.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 
 use proc_macro2::{Span, TokenStream};
 use quote::{ToTokens, format_ident, quote, quote_spanned};
@@ -46,9 +49,9 @@ pub(crate) fn expand(ast: &DeriveInput) -> syn::Result<TokenStream> {
         .iter()
         .filter_map(|variant| EventVariant::parse(variant, default_version, &mut errors))
         .collect();
-    let mut names = HashMap::new();
+    let mut names = HashSet::new();
     for variant in &variants {
-        if names.insert(variant.name.as_str(), variant.ident).is_some() {
+        if !names.insert(variant.name.as_str()) {
             errors.push(syn::Error::new(
                 variant.name_span,
                 format!(
@@ -143,8 +146,17 @@ struct EventVariant<'a> {
 enum Shape<'a> {
     /// `V` or `V()` (built as `V {}`, which fits both).
     Unit,
-    /// `V(A, B)`, at least one field.
-    Tuple(Vec<&'a Type>),
+    /// `V(A, B)`, at least one field, encoded as the field or a tuple.
+    Tuple {
+        /// The fields' types.
+        types: Vec<&'a Type>,
+        /// The fields' attributes other than `#[event(...)]`.
+        attrs: Vec<Vec<&'a Attribute>>,
+        /// Whether a field carries `#[serde(...)]`: the variant is then encoded
+        /// through helper tuple structs carrying the attributes (a newtype or
+        /// tuple struct, which serde encodes like the field or the tuple).
+        helper: bool,
+    },
     /// `V { a: A }`, possibly without fields.
     Named(Vec<NamedField<'a>>),
 }
@@ -211,7 +223,7 @@ impl<'a> EventVariant<'a> {
         })
     }
 
-    /// The `__EsSer…`/`__EsDe…` identifiers of a struct variant's helper types.
+    /// The `__EsSer…`/`__EsDe…` identifiers of the variant's helper types.
     fn helper_idents(&self) -> (Ident, Ident) {
         (
             format_ident!("__EsSer{}", self.ident),
@@ -224,12 +236,30 @@ impl<'a> EventVariant<'a> {
         format!("event {}", self.name)
     }
 
-    /// The helper structs a struct variant is encoded and decoded through.
+    /// The helper structs a variant is encoded and decoded through, if any.
     fn helper_types(&self) -> TokenStream {
-        let Shape::Named(fields) = &self.shape else {
-            return TokenStream::new();
-        };
         let (ser, de) = self.helper_idents();
+        let fields = match &self.shape {
+            Shape::Named(fields) => fields,
+            Shape::Tuple {
+                types,
+                attrs,
+                helper: true,
+            } => {
+                return quote! {
+                    #[derive(::es_core::__private::serde::Serialize)]
+                    #[serde(crate = "::es_core::__private::serde")]
+                    #[allow(non_camel_case_types, dead_code)]
+                    struct #ser<'__es>(#( #(#attrs)* &'__es #types, )*);
+
+                    #[derive(::es_core::__private::serde::Deserialize)]
+                    #[serde(crate = "::es_core::__private::serde")]
+                    #[allow(non_camel_case_types, dead_code)]
+                    struct #de(#( #(#attrs)* #types, )*);
+                };
+            }
+            Shape::Unit | Shape::Tuple { .. } => return TokenStream::new(),
+        };
         let field_attrs: Vec<_> = fields.iter().map(|f| &f.attrs).collect();
         let field_idents: Vec<_> = fields.iter().map(|f| f.ident).collect();
         let field_types: Vec<_> = fields.iter().map(|f| f.ty).collect();
@@ -286,9 +316,13 @@ impl<'a> EventVariant<'a> {
         let (ident, what, version) = (self.ident, self.what(), self.version);
         let (pattern, value) = match &self.shape {
             Shape::Unit => (quote!({ .. }), quote!(&())),
-            Shape::Tuple(types) => {
+            Shape::Tuple { types, helper, .. } => {
                 let bindings = bindings(types.len());
                 let value = match bindings.as_slice() {
+                    several if *helper => {
+                        let (ser, _) = self.helper_idents();
+                        quote!(&#ser(#(#several),*))
+                    }
                     [only] => quote!(#only),
                     several => quote!(&(#(#several),*)),
                 };
@@ -314,9 +348,17 @@ impl<'a> EventVariant<'a> {
         let (ident, name, what, version) = (self.ident, &self.name, self.what(), self.version);
         let (ty, pattern, construct) = match &self.shape {
             Shape::Unit => (quote!(()), quote!(()), quote!(Self::#ident {})),
-            Shape::Tuple(types) => {
+            Shape::Tuple { types, helper, .. } => {
                 let bindings = bindings(types.len());
                 match (types.as_slice(), bindings.as_slice()) {
+                    _ if *helper => {
+                        let (_, de) = self.helper_idents();
+                        (
+                            quote!(#de),
+                            quote!(#de(#(#bindings),*)),
+                            quote!(Self::#ident(#(#bindings),*)),
+                        )
+                    }
                     ([ty], [binding]) => (
                         quote!(#ty),
                         quote!(#binding),
@@ -398,10 +440,22 @@ impl<'a> Shape<'a> {
                 }
                 errors.finish()?;
                 if fields.unnamed.is_empty() {
-                    Ok(Self::Unit)
-                } else {
-                    Ok(Self::Tuple(fields.unnamed.iter().map(|f| &f.ty).collect()))
+                    return Ok(Self::Unit);
                 }
+                let attrs: Vec<_> = fields
+                    .unnamed
+                    .iter()
+                    .map(|f| copied_attrs(&f.attrs))
+                    .collect();
+                let helper = attrs
+                    .iter()
+                    .flatten()
+                    .any(|attr| attr.path().is_ident("serde"));
+                Ok(Self::Tuple {
+                    types: fields.unnamed.iter().map(|f| &f.ty).collect(),
+                    attrs,
+                    helper,
+                })
             }
             Fields::Named(fields) => Self::parse_named(fields),
         }
@@ -434,11 +488,7 @@ impl<'a> Shape<'a> {
             named.push(NamedField {
                 ident,
                 ty: &field.ty,
-                attrs: field
-                    .attrs
-                    .iter()
-                    .filter(|attr| !attr.path().is_ident("event"))
-                    .collect(),
+                attrs: copied_attrs(&field.attrs),
                 subject: attrs.subject,
                 personal_of,
             });
@@ -656,6 +706,15 @@ fn container_version(attrs: &[Attribute]) -> syn::Result<u32> {
 /// The `#[event(...)]` attributes among `attrs`.
 fn event_attrs(attrs: &[Attribute]) -> impl Iterator<Item = &Attribute> {
     attrs.iter().filter(|attr| attr.path().is_ident("event"))
+}
+
+/// The attributes of a field that its helper-struct copies carry: all but
+/// `#[event(...)]`.
+fn copied_attrs(attrs: &[Attribute]) -> Vec<&Attribute> {
+    attrs
+        .iter()
+        .filter(|attr| !attr.path().is_ident("event"))
+        .collect()
 }
 
 /// `= N`, a schema version.

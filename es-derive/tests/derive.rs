@@ -511,6 +511,11 @@ enum Tweaked {
         #[serde(skip)]
         cache: u8,
     },
+    Shouted(#[serde(serialize_with = "shout", deserialize_with = "whisper")] String),
+    Pair(
+        u8,
+        #[serde(serialize_with = "shout", deserialize_with = "whisper")] String,
+    ),
 }
 
 #[test]
@@ -534,6 +539,29 @@ fn serde_field_attributes_are_honoured() {
             loud: "ho".to_owned(),
             cache: 0,
         }
+    );
+
+    // Tuple variants whose fields carry serde attributes.
+    let shouted = Tweaked::Shouted("hey".to_owned());
+    assert_eq!(shouted.encode(&Json).unwrap(), br#""HEY""#.to_vec());
+    assert_eq!(
+        shouted.encode(&Bincode).unwrap(),
+        Bincode.encode("HEY").unwrap()
+    );
+    let pair = Tweaked::Pair(1, "hey".to_owned());
+    assert_eq!(pair.encode(&Json).unwrap(), br#"[1,"HEY"]"#.to_vec());
+    assert_eq!(
+        pair.encode(&Bincode).unwrap(),
+        Bincode.encode(&(1u8, "HEY")).unwrap()
+    );
+    let from_json = Tweaked::decode(&Json, "Shouted", 1, br#""HO""#).unwrap();
+    let from_bincode =
+        Tweaked::decode(&Bincode, "Shouted", 1, &Bincode.encode("HO").unwrap()).unwrap();
+    assert_eq!(from_json, Tweaked::Shouted("ho".to_owned()));
+    assert_eq!(from_bincode, Tweaked::Shouted("ho".to_owned()));
+    assert_eq!(
+        Tweaked::decode(&Json, "Pair", 1, br#"[2,"HO"]"#).unwrap(),
+        Tweaked::Pair(2, "ho".to_owned())
     );
 }
 

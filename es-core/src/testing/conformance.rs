@@ -1,8 +1,8 @@
 //! The store conformance suite: one public async function per behaviour of the
 //! [`EventStore`] and [`SnapshotStore`] contracts.
 //!
-//! Every backend runs the whole suite through [`store_conformance_tests!`]
-//! (crate::store_conformance_tests), given a factory that returns a fresh, empty
+//! Every backend runs the whole suite through
+//! [`store_conformance_tests!`](crate::store_conformance_tests), given a factory that returns a fresh, empty
 //! store:
 //!
 //! ```

@@ -95,6 +95,10 @@ impl<A: Aggregate> When<A> {
 
     /// Asserts the command was rejected with this error.
     #[track_caller]
+    #[expect(
+        clippy::needless_pass_by_value,
+        reason = "`then_error(AccountError::X)` reads better than `then_error(&…)`"
+    )]
     pub fn then_error(self, expected: A::Error)
     where
         A::Event: Debug,

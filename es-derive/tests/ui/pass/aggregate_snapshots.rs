@@ -15,7 +15,9 @@ struct Counter {
 enum Door {
     #[default]
     Closed,
-    Open { since: u64 },
+    Open {
+        since: u64,
+    },
 }
 
 /// No snapshots: no serde impls needed.

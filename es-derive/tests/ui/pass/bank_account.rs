@@ -1,7 +1,12 @@
 //! A bank-account domain as a user writes it: es-core is the only import the
 //! derives need. The generated code triggers no warning, even under strict lints.
 
-#![deny(warnings, unused_qualifications, unused_results, missing_debug_implementations)]
+#![deny(
+    warnings,
+    unused_qualifications,
+    unused_results,
+    missing_debug_implementations
+)]
 
 use es_core::{Aggregate, AggregateType, Bincode, Event, Json, PersonalField};
 
@@ -36,14 +41,19 @@ pub enum AccountEvent {
         email: String,
     },
     #[event(version = 2, upcast(1 = DepositedV1))]
-    Deposited { amount: u64, reference: String },
+    Deposited {
+        amount: u64,
+        reference: String,
+    },
     Withdrawn(u64),
     Transferred(u64, String),
     #[event(name = "AccountClosed")]
     Closed,
     /// No longer emitted, still decoded.
     #[deprecated = "no longer emitted"]
-    Frozen { since: u64 },
+    Frozen {
+        since: u64,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -52,8 +62,12 @@ pub enum AccountError {
     NotOpen,
 }
 
+#[derive(Debug)]
 pub enum AccountCommand {
-    Open { owner_id: String, owner_name: String },
+    Open {
+        owner_id: String,
+        owner_name: String,
+    },
     Deposit(u64),
 }
 
@@ -71,7 +85,10 @@ impl Aggregate for Account {
 
     fn handle(&self, command: AccountCommand) -> Result<Vec<AccountEvent>, AccountError> {
         match command {
-            AccountCommand::Open { owner_id, owner_name } => Ok(vec![AccountEvent::Opened {
+            AccountCommand::Open {
+                owner_id,
+                owner_name,
+            } => Ok(vec![AccountEvent::Opened {
                 email: format!("{owner_id}@example.invalid"),
                 owner_id,
                 owner_name,
@@ -103,8 +120,14 @@ fn main() {
     assert_eq!(
         AccountEvent::TYPES[0].personal,
         &[
-            PersonalField { field: "owner_name", subject: "owner_id" },
-            PersonalField { field: "email", subject: "owner_id" },
+            PersonalField {
+                field: "owner_name",
+                subject: "owner_id"
+            },
+            PersonalField {
+                field: "email",
+                subject: "owner_id"
+            },
         ]
     );
     assert_eq!(AccountEvent::Closed.event_type(), "AccountClosed");
@@ -112,16 +135,23 @@ fn main() {
 
     let mut account = Account::default();
     let opened = account
-        .handle(AccountCommand::Open { owner_id: "u-1".into(), owner_name: "Ada".into() })
+        .handle(AccountCommand::Open {
+            owner_id: "u-1".into(),
+            owner_name: "Ada".into(),
+        })
         .unwrap();
     for event in &opened {
         account.apply(event);
         let json = event.encode(&Json).unwrap();
         assert!(String::from_utf8(json).unwrap().contains("\"mail\""));
         let bytes = event.encode(&Bincode).unwrap();
-        let back = AccountEvent::decode(&Bincode, event.event_type(), event.schema_version(), &bytes);
+        let back =
+            AccountEvent::decode(&Bincode, event.event_type(), event.schema_version(), &bytes);
         assert_eq!(&back.unwrap(), event);
     }
     let snapshot = account.encode_snapshot(&Bincode).unwrap().unwrap();
-    assert_eq!(Account::decode_snapshot(&Bincode, &snapshot).unwrap(), Some(account));
+    assert_eq!(
+        Account::decode_snapshot(&Bincode, &snapshot).unwrap(),
+        Some(account)
+    );
 }
