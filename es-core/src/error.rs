@@ -87,6 +87,62 @@ pub enum Error {
         source: CodecError,
     },
 
+    /// A personal value failed authentication: its ciphertext was altered, moved
+    /// to another record or field, or sealed under another key. Distinct from a
+    /// shredded value, which decodes as `Personal::shredded`.
+    #[error(
+        "personal data at `{path}` failed authentication: tampered, moved or sealed under another key"
+    )]
+    Tampered {
+        /// The field path (`Event.field`; empty outside derived events).
+        path: String,
+    },
+
+    /// Personal data was written for a subject that was forgotten (see
+    /// `ForgottenSubjects` to re-admit returning subjects instead).
+    #[error("personal data was written for a forgotten subject")]
+    SubjectForgotten {
+        /// The subject (an opaque id; never printed in the message).
+        subject: crate::SubjectId,
+    },
+
+    /// A personal field's subject is not the subject its event names.
+    #[error("personal field `{path}` belongs to another subject than its event names")]
+    SubjectMismatch {
+        /// The field path.
+        path: &'static str,
+    },
+
+    /// Personal data was encoded or decoded without a `Crypto` configured.
+    #[error("personal data needs a crypto configuration: set ES_MASTER_KEY or ES_MASTER_KEY_FILE")]
+    CryptoNotConfigured,
+
+    /// The configured master key cannot be used.
+    #[error("invalid master key (ES_MASTER_KEY / ES_MASTER_KEY_FILE): {reason}")]
+    InvalidMasterKey {
+        /// What is wrong with it (the key itself is never echoed).
+        reason: &'static str,
+    },
+
+    /// A data key was wrapped by a master key that is not configured.
+    #[error(
+        "data keys are wrapped by master key `{master_key_id}`, which is not configured: add it to ES_MASTER_KEY (current key first) or ES_MASTER_KEY_FILE"
+    )]
+    UnknownMasterKey {
+        /// The id stored with the data key.
+        master_key_id: String,
+    },
+
+    /// A data key did not unwrap under the master key of its id: the configured
+    /// key with that id is not the one that wrapped it.
+    #[error(
+        "the configured master key `{master_key_id}` does not unwrap the stored data keys: wrong ES_MASTER_KEY or ES_MASTER_KEY_FILE"
+    )]
+    MasterKeyMismatch {
+        /// The master key's id.
+        master_key_id: String,
+    },
+
     /// The backend could not be reached: connection refused or lost, pool
     /// exhausted, server shutting down. Worth retrying later.
     ///

@@ -359,6 +359,19 @@ impl SubjectId {
     }
 }
 
+impl AsRef<str> for SubjectId {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for SubjectId {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self, Error> {
+        Self::new(s)
+    }
+}
+
 impl<'de> Deserialize<'de> for SubjectId {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let raw = String::deserialize(deserializer)?;

@@ -1,8 +1,12 @@
 #![doc = include_str!("../README.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+// The derives name `::es_core::…`; this lets es-core use them on its own types.
+extern crate self as es_core;
+
 mod aggregate;
 mod codec;
+mod crypto;
 mod error;
 mod event;
 mod id;
@@ -14,6 +18,10 @@ pub mod testing;
 
 pub use aggregate::{Aggregate, AggregateType};
 pub use codec::{Bincode, Codec, Json, MAX_DECODE_BYTES};
+pub use crypto::{
+    Crypto, ForgetOutcome, ForgottenSubjects, KeyState, KeyStore, MasterKey, MasterKeyring,
+    Personal, StoredKey, SystemEvent, decode_events, encode_events,
+};
 pub use error::{CodecError, Error};
 pub use event::{Event, EventTypeInfo, Metadata, NewEvent, PersonalField, RecordedEvent};
 pub use id::{
@@ -56,6 +64,56 @@ pub use es_derive::Aggregate;
 pub mod __private {
     //! Support for the derive macros. Not public API.
     pub use serde;
+
+    pub use crate::crypto::with_path;
+
+    /// What a personal field's subject check needs: the value's subject.
+    #[diagnostic::on_unimplemented(
+        message = "a field marked `#[event(personal)]` must hold `es_core::Personal<T>`",
+        label = "`{Self}` is not personal data",
+        note = "wrap the value: `Personal<T>`, `Option<Personal<T>>` or `Vec<Personal<T>>`"
+    )]
+    pub trait PersonalData {
+        /// The subjects of the personal values inside.
+        fn subjects(&self) -> Vec<&crate::SubjectId>;
+    }
+
+    impl<T> PersonalData for crate::Personal<T> {
+        fn subjects(&self) -> Vec<&crate::SubjectId> {
+            vec![self.subject()]
+        }
+    }
+
+    impl<P: PersonalData> PersonalData for Option<P> {
+        fn subjects(&self) -> Vec<&crate::SubjectId> {
+            self.as_ref()
+                .map(PersonalData::subjects)
+                .unwrap_or_default()
+        }
+    }
+
+    impl<P: PersonalData> PersonalData for Vec<P> {
+        fn subjects(&self) -> Vec<&crate::SubjectId> {
+            self.iter().flat_map(PersonalData::subjects).collect()
+        }
+    }
+
+    /// Checks that a personal field belongs to the subject its event names.
+    pub fn check_subject<P: PersonalData + ?Sized, S: AsRef<str> + ?Sized>(
+        personal: &P,
+        subject: &S,
+        path: &'static str,
+    ) -> Result<(), Error> {
+        if personal
+            .subjects()
+            .iter()
+            .all(|s| s.as_str() == subject.as_ref())
+        {
+            Ok(())
+        } else {
+            Err(Error::SubjectMismatch { path })
+        }
+    }
 
     use crate::{Codec, Error};
 

@@ -5,8 +5,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::store::IdempotentRecord;
 use crate::{
-    AppendRequest, AppendResult, Checkpoint, CommitId, Error, EventStore, IdempotencyKey, Position,
-    RecordedEvent, Snapshot, SnapshotStore, StreamId, StreamVersion,
+    AppendRequest, AppendResult, Checkpoint, CommitId, Error, EventStore, ForgetOutcome,
+    IdempotencyKey, KeyState, KeyStore, Position, RecordedEvent, Snapshot, SnapshotStore,
+    StoredKey, StreamId, StreamVersion, SubjectId,
 };
 
 /// An in-memory [`EventStore`] and [`SnapshotStore`].
@@ -53,6 +54,7 @@ struct Inner {
     streams: HashMap<StreamId, Vec<usize>>,
     idempotency: HashMap<(StreamId, IdempotencyKey), IdempotentRecord>,
     snapshots: HashMap<StreamId, Snapshot>,
+    keys: HashMap<SubjectId, StoredKey>,
     /// Increases with every append: the commit id of the next batch.
     next_commit: u64,
 }
@@ -72,22 +74,12 @@ impl MemoryStore {
     }
 }
 
-impl std::fmt::Debug for MemoryStore {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let inner = self.lock();
-        f.debug_struct("MemoryStore")
-            .field("events", &inner.log.len())
-            .field("streams", &inner.streams.len())
-            .finish()
-    }
-}
-
-impl EventStore for MemoryStore {
-    async fn append(&self, request: AppendRequest) -> Result<AppendResult, Error> {
+impl Inner {
+    fn append(&mut self, request: AppendRequest) -> Result<AppendResult, Error> {
         if request.events.is_empty() {
             return Err(Error::EmptyAppend);
         }
-        let mut inner = self.lock();
+        let inner = self;
         if let Some(idem) = &request.idempotency {
             let key = (request.stream.clone(), idem.key.clone());
             if let Some(record) = inner.idempotency.get(&key) {
@@ -160,6 +152,23 @@ impl EventStore for MemoryStore {
             );
         }
         Ok(result)
+    }
+}
+
+impl std::fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let inner = self.lock();
+        f.debug_struct("MemoryStore")
+            .field("events", &inner.log.len())
+            .field("streams", &inner.streams.len())
+            .finish()
+    }
+}
+
+impl EventStore for MemoryStore {
+    async fn append(&self, request: AppendRequest) -> Result<AppendResult, Error> {
+        let mut inner = self.lock();
+        inner.append(request)
     }
 
     async fn read_stream(
@@ -234,5 +243,98 @@ impl SnapshotStore for MemoryStore {
             .get(stream)
             .filter(|s| s.schema_version == schema_version)
             .cloned())
+    }
+}
+
+impl KeyStore for MemoryStore {
+    async fn load_keys(&self, subjects: &[SubjectId]) -> Result<Vec<StoredKey>, Error> {
+        let inner = self.lock();
+        Ok(subjects
+            .iter()
+            .filter_map(|s| inner.keys.get(s).cloned())
+            .collect())
+    }
+
+    async fn create(&self, key: StoredKey, replace_forgotten: bool) -> Result<StoredKey, Error> {
+        let mut inner = self.lock();
+        let stored = match inner.keys.get(&key.subject) {
+            Some(existing) => match existing.state {
+                KeyState::Forgotten { .. }
+                    if replace_forgotten && key.key_version > existing.key_version =>
+                {
+                    key
+                }
+                _ => return Ok(existing.clone()),
+            },
+            None => key,
+        };
+        inner.keys.insert(stored.subject.clone(), stored.clone());
+        Ok(stored)
+    }
+
+    async fn forget(
+        &self,
+        subject: &SubjectId,
+        event: AppendRequest,
+    ) -> Result<ForgetOutcome, Error> {
+        let mut inner = self.lock();
+        let key_version = match inner.keys.get(subject) {
+            Some(StoredKey {
+                state: KeyState::Forgotten { .. },
+                ..
+            }) => return Ok(ForgetOutcome::AlreadyForgotten),
+            Some(key) => key.key_version,
+            None => 1,
+        };
+        // The append is checked before anything changes, so a failed append
+        // leaves the key in place: both happen or neither.
+        let appended = inner.append(event)?;
+        inner.keys.insert(
+            subject.clone(),
+            StoredKey {
+                subject: subject.clone(),
+                key_version,
+                state: KeyState::Forgotten {
+                    at: chrono::Utc::now(),
+                },
+            },
+        );
+        Ok(ForgetOutcome::Forgotten(appended))
+    }
+
+    async fn keys_to_rewrap(
+        &self,
+        master_key_id: &str,
+        limit: usize,
+    ) -> Result<Vec<StoredKey>, Error> {
+        let inner = self.lock();
+        Ok(inner
+            .keys
+            .values()
+            .filter(|k| {
+                matches!(&k.state, KeyState::Active { master_key_id: id, .. } if id != master_key_id)
+            })
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+
+    async fn rewrap(
+        &self,
+        old: &StoredKey,
+        wrapped: Vec<u8>,
+        master_key_id: &str,
+    ) -> Result<bool, Error> {
+        let mut inner = self.lock();
+        match inner.keys.get_mut(&old.subject) {
+            Some(current) if current == old => {
+                current.state = KeyState::Active {
+                    wrapped,
+                    master_key_id: master_key_id.to_owned(),
+                };
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
     }
 }

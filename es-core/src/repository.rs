@@ -5,6 +5,7 @@ mod retry;
 
 use std::collections::BTreeMap;
 use std::marker::PhantomData;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -13,11 +14,13 @@ use uuid::Uuid;
 
 pub use retry::RetryPolicy;
 
+use crate::crypto::{open_all, seal_all};
 use crate::{
-    Aggregate, AppendRequest, AppendResult, Bincode, Checkpoint, Codec, Error, EventStore,
-    ExpectedVersion, Idempotency, IdempotencyKey, Metadata, NewEvent, Position, RecordedEvent,
-    Snapshot, SnapshotStore, StreamId, StreamVersion,
+    Aggregate, AppendRequest, AppendResult, Bincode, Checkpoint, Codec, Crypto, Error, Event,
+    EventId, EventStore, ExpectedVersion, Idempotency, IdempotencyKey, KeyStore, Metadata,
+    NewEvent, Position, RecordedEvent, Snapshot, SnapshotStore, StreamId, StreamVersion,
 };
+use crate::{decode_events, encode_events};
 
 /// How many events one stream read fetches.
 const PAGE: usize = 1024;
@@ -74,6 +77,9 @@ pub struct Repository<A, S, C = Bincode> {
     store: S,
     codec: C,
     retry: RetryPolicy,
+    /// Seals and opens personal data; without it, an event or snapshot holding
+    /// personal data is refused with `Error::CryptoNotConfigured`.
+    crypto: Option<Arc<Crypto>>,
     aggregate: PhantomData<fn() -> A>,
 }
 
@@ -83,6 +89,7 @@ impl<A, S: Clone, C: Clone> Clone for Repository<A, S, C> {
             store: self.store.clone(),
             codec: self.codec.clone(),
             retry: self.retry.clone(),
+            crypto: self.crypto.clone(),
             aggregate: PhantomData,
         }
     }
@@ -187,22 +194,85 @@ impl<E> CommandError<E> {
     }
 }
 
-impl<A: Aggregate, S: EventStore + SnapshotStore> Repository<A, S> {
+impl<A: Aggregate, S: EventStore + SnapshotStore + KeyStore> Repository<A, S> {
     /// A repository with the default codec ([`Bincode`]) and retry policy.
     pub fn new(store: S) -> Self {
         Self::with_codec(store, Bincode)
     }
 }
 
-impl<A: Aggregate, S: EventStore + SnapshotStore, C: Codec> Repository<A, S, C> {
+impl<A: Aggregate, S: EventStore + SnapshotStore + KeyStore, C: Codec> Repository<A, S, C> {
     /// A repository with the given codec.
     pub fn with_codec(store: S, codec: C) -> Self {
         Self {
             store,
             codec,
             retry: RetryPolicy::default(),
+            crypto: None,
             aggregate: PhantomData,
         }
+    }
+
+    /// Encrypts personal data with `crypto` (keys in this repository's store).
+    #[must_use]
+    pub fn with_crypto(mut self, crypto: Arc<Crypto>) -> Self {
+        self.crypto = Some(crypto);
+        self
+    }
+
+    /// The crypto configuration, if any.
+    pub fn crypto(&self) -> Option<&Arc<Crypto>> {
+        self.crypto.as_ref()
+    }
+
+    /// Decodes recorded events, opening personal data (or marking it shredded).
+    pub async fn decode_events(&self, recorded: &[RecordedEvent]) -> Result<Vec<A::Event>, Error> {
+        decode_events(self.crypto.as_deref(), &self.store, &self.codec, recorded).await
+    }
+
+    /// Encodes events under fresh ids, sealing personal data.
+    async fn encode_events(
+        &self,
+        events: &[A::Event],
+        metadata: &Metadata,
+    ) -> Result<Vec<NewEvent>, Error> {
+        let ids: Vec<(EventId, &A::Event)> = events.iter().map(|e| (EventId::new(), e)).collect();
+        let payloads =
+            encode_events(self.crypto.as_deref(), &self.store, &self.codec, &ids).await?;
+        Ok(ids
+            .into_iter()
+            .zip(payloads)
+            .map(|((event_id, event), payload)| NewEvent {
+                event_id,
+                event_type: event.event_type().to_owned(),
+                schema_version: event.schema_version(),
+                payload,
+                metadata: metadata.clone(),
+            })
+            .collect())
+    }
+
+    fn snapshot_record(stream: &StreamId, version: StreamVersion) -> Vec<u8> {
+        format!("snapshot\0{stream}\0{version}").into_bytes()
+    }
+
+    /// Encodes the state for a snapshot, sealing personal data; `None` when the
+    /// aggregate has snapshots disabled.
+    async fn encode_snapshot(
+        &self,
+        stream: &StreamId,
+        version: StreamVersion,
+        state: &A,
+    ) -> Result<Option<Vec<u8>>, Error> {
+        let mut encoded = seal_all(
+            self.crypto.as_deref(),
+            &self.store,
+            std::slice::from_ref(state),
+            |_| Self::snapshot_record(stream, version),
+            |state| state.encode_snapshot(&self.codec),
+        )
+        .await?;
+        Ok(encoded.pop().flatten())
     }
 
     /// Replaces the retry policy for version conflicts.
@@ -255,27 +325,37 @@ impl<A: Aggregate, S: EventStore + SnapshotStore, C: Codec> Repository<A, S, C> 
             }
             let page = self.store.read_stream(&stream, version, PAGE).await?;
             let fetched = page.len();
+            let mut wanted = Vec::with_capacity(fetched);
+            let mut stop = false;
             for recorded in page {
                 if until.is_some_and(|until| recorded.version > until) {
-                    break 'pages;
+                    stop = true;
+                    break;
                 }
                 if let Some(AsOf::Time(t)) = as_of
                     && recorded.metadata.recorded_at > t
                 {
-                    break 'pages;
+                    stop = true;
+                    break;
                 }
-                if recorded.version != version.next() {
+                if recorded.version != version.advance(wanted.len() as u64 + 1) {
                     return Err(Error::Backend {
                         message: format!(
-                            "stream {stream} returned version {} after {version}",
-                            recorded.version
+                            "stream {stream} returned version {} after {}",
+                            recorded.version,
+                            version.advance(wanted.len() as u64)
                         ),
                         source: None,
                     });
                 }
-                let event: A::Event = recorded.decode(&self.codec)?;
+                wanted.push(recorded);
+            }
+            for event in self.decode_events(&wanted).await? {
                 state.apply(&event);
-                version = recorded.version;
+            }
+            version = version.advance(wanted.len() as u64);
+            if stop {
+                break 'pages;
             }
             if fetched < PAGE {
                 break;
@@ -309,12 +389,22 @@ impl<A: Aggregate, S: EventStore + SnapshotStore, C: Codec> Repository<A, S, C> 
         {
             return Ok(None);
         }
-        match A::decode_snapshot(&self.codec, &snapshot.payload) {
+        let decoded = open_all(
+            self.crypto.as_deref(),
+            &self.store,
+            std::slice::from_ref(&snapshot.payload),
+            |_| Self::snapshot_record(stream, snapshot.version),
+            |payload| A::decode_snapshot(&self.codec, payload),
+        )
+        .await
+        .map(|mut states| states.pop().flatten());
+        match decoded {
             Ok(Some(state)) => Ok(Some((state, snapshot.version))),
             Ok(None) => Ok(None),
             Err(error) => {
-                // A snapshot is a cache: one that does not decode is ignored and the
-                // state rebuilt from events, never served half-read.
+                // A snapshot is a cache: one that does not decode (or whose personal
+                // data fails authentication) is ignored and the state rebuilt from
+                // events, never served half-read.
                 tracing::warn!(%stream, %error, "ignoring undecodable snapshot");
                 Ok(None)
             }
@@ -422,23 +512,14 @@ impl<A: Aggregate, S: EventStore + SnapshotStore, C: Codec> Repository<A, S, C> 
                     retries,
                 });
             }
-            let recorded_at = Utc::now();
-            let new_events = events
-                .iter()
-                .map(|event| {
-                    NewEvent::encode(
-                        event,
-                        &self.codec,
-                        Metadata {
-                            correlation_id: options.correlation_id,
-                            causation_id: options.causation_id,
-                            recorded_at,
-                            idempotency_key: options.idempotency_key.clone(),
-                            headers: options.headers.clone(),
-                        },
-                    )
-                })
-                .collect::<Result<Vec<_>, _>>()?;
+            let metadata = Metadata {
+                correlation_id: options.correlation_id,
+                causation_id: options.causation_id,
+                recorded_at: Utc::now(),
+                idempotency_key: options.idempotency_key.clone(),
+                headers: options.headers.clone(),
+            };
+            let new_events = self.encode_events(&events, &metadata).await?;
             let request = AppendRequest {
                 stream: stream.clone(),
                 expected: ExpectedVersion::Exact(loaded.version),
@@ -490,10 +571,7 @@ impl<A: Aggregate, S: EventStore + SnapshotStore, C: Codec> Repository<A, S, C> 
             .store
             .read_stream(&stream, StreamVersion::new(first.get() - 1), count)
             .await?;
-        let events = recorded
-            .iter()
-            .map(|r| r.decode(&self.codec))
-            .collect::<Result<Vec<A::Event>, _>>()?;
+        let events = self.decode_events(&recorded).await?;
         Ok(Executed {
             stream_id: stream,
             version: result.version,
@@ -521,7 +599,7 @@ impl<A: Aggregate, S: EventStore + SnapshotStore, C: Codec> Repository<A, S, C> 
         if before.get() / every == result.version.get() / every {
             return;
         }
-        let payload = match state.encode_snapshot(&self.codec) {
+        let payload = match self.encode_snapshot(stream, result.version, state).await {
             Ok(Some(payload)) => payload,
             Ok(None) => return,
             Err(error) => {
@@ -546,7 +624,10 @@ impl<A: Aggregate, S: EventStore + SnapshotStore, C: Codec> Repository<A, S, C> 
     /// the aggregate has snapshots disabled.
     pub async fn take_snapshot(&self, id: &str) -> Result<Option<StreamVersion>, Error> {
         let loaded = self.load(id).await?;
-        let Some(payload) = loaded.state.encode_snapshot(&self.codec)? else {
+        let Some(payload) = self
+            .encode_snapshot(&loaded.stream_id, loaded.version, &loaded.state)
+            .await?
+        else {
             return Ok(None);
         };
         self.store

@@ -1,6 +1,8 @@
 //! es-core's integration tests: the conformance suite on `MemoryStore`, the
 //! repository, and the properties, in one test binary.
 
+#[path = "core/crypto.rs"]
+mod crypto;
 #[path = "core/domain.rs"]
 mod domain;
 #[path = "core/memory_store.rs"]

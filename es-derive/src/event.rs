@@ -264,21 +264,75 @@ impl<'a> EventVariant<'a> {
         let field_idents: Vec<_> = fields.iter().map(|f| f.ident).collect();
         let field_types: Vec<_> = fields.iter().map(|f| f.ty).collect();
         let lifetime = (!fields.is_empty()).then(|| quote!(<'__es>));
+        // Personal fields are (de)serialized with their field path set in the
+        // encryption scope, so that the ciphertext is bound to the field.
+        let mut path_fns = Vec::new();
+        let (mut ser_attrs, mut de_attrs) = (Vec::new(), Vec::new());
+        for field in fields {
+            if field.personal_of.is_none() {
+                ser_attrs.push(TokenStream::new());
+                de_attrs.push(TokenStream::new());
+                continue;
+            }
+            let path = self.field_path(field);
+            let ser_fn = format_ident!("__es_ser_{}_{}", self.ident, field.ident.unraw());
+            let de_fn = format_ident!("__es_de_{}_{}", self.ident, field.ident.unraw());
+            let (ser_name, de_name) = (ser_fn.to_string(), de_fn.to_string());
+            ser_attrs.push(quote!(#[serde(serialize_with = #ser_name)]));
+            de_attrs.push(quote!(#[serde(deserialize_with = #de_name)]));
+            path_fns.push(quote! {
+                #[allow(non_snake_case)]
+                fn #ser_fn<__T, __S>(
+                    value: &__T,
+                    serializer: __S,
+                ) -> ::core::result::Result<__S::Ok, __S::Error>
+                where
+                    __T: ::es_core::__private::serde::Serialize + ?::core::marker::Sized,
+                    __S: ::es_core::__private::serde::Serializer,
+                {
+                    ::es_core::__private::with_path(#path, || {
+                        ::es_core::__private::serde::Serialize::serialize(value, serializer)
+                    })
+                }
+
+                #[allow(non_snake_case)]
+                fn #de_fn<'__de, __T, __D>(
+                    deserializer: __D,
+                ) -> ::core::result::Result<__T, __D::Error>
+                where
+                    __T: ::es_core::__private::serde::Deserialize<'__de>,
+                    __D: ::es_core::__private::serde::Deserializer<'__de>,
+                {
+                    ::es_core::__private::with_path(#path, || {
+                        <__T as ::es_core::__private::serde::Deserialize<'__de>>::deserialize(
+                            deserializer,
+                        )
+                    })
+                }
+            });
+        }
         quote! {
+            #(#path_fns)*
+
             #[derive(::es_core::__private::serde::Serialize)]
             #[serde(crate = "::es_core::__private::serde")]
             #[allow(non_camel_case_types, non_snake_case, dead_code)]
             struct #ser #lifetime {
-                #( #(#field_attrs)* #field_idents: &'__es #field_types, )*
+                #( #(#field_attrs)* #ser_attrs #field_idents: &'__es #field_types, )*
             }
 
             #[derive(::es_core::__private::serde::Deserialize)]
             #[serde(crate = "::es_core::__private::serde")]
             #[allow(non_camel_case_types, non_snake_case, dead_code)]
             struct #de {
-                #( #(#field_attrs)* #field_idents: #field_types, )*
+                #( #(#field_attrs)* #de_attrs #field_idents: #field_types, )*
             }
         }
+    }
+
+    /// `Event.field`: what a personal field's ciphertext is bound to.
+    fn field_path(&self, field: &NamedField<'_>) -> String {
+        format!("{}.{}", self.name, field.ident.unraw())
     }
 
     /// The variant's entry in `Event::TYPES`.
@@ -332,10 +386,34 @@ impl<'a> EventVariant<'a> {
                 let (ser, _) = self.helper_idents();
                 let idents: Vec<_> = fields.iter().map(|f| f.ident).collect();
                 let bindings = bindings(fields.len());
-                (
-                    quote!({ #(#idents: #bindings),* }),
-                    quote!(&#ser { #(#idents: #bindings),* }),
-                )
+                // Each personal field must belong to the subject its event names.
+                let checks = fields.iter().filter_map(|field| {
+                    let subject = field.personal_of?;
+                    let at = |wanted: &Ident| {
+                        fields
+                            .iter()
+                            .position(|f| f.ident == wanted)
+                            .map(|i| &bindings[i])
+                    };
+                    let (personal, subject) = (at(field.ident)?, at(subject)?);
+                    let path = self.field_path(field);
+                    // Spanned on the field's type: a field that is not `Personal<T>`
+                    // is reported there.
+                    Some(quote_spanned! {field.ty.span()=>
+                        ::es_core::__private::check_subject(#personal, #subject, #path)?;
+                    })
+                });
+                return quote! {
+                    Self::#ident { #(#idents: #bindings),* } => {
+                        #(#checks)*
+                        ::es_core::__private::encode(
+                            codec,
+                            #what,
+                            #version,
+                            &#ser { #(#idents: #bindings),* },
+                        )
+                    }
+                };
             }
         };
         quote! {

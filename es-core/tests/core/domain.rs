@@ -1,16 +1,16 @@
 //! A small bank account written with the derives: nothing hand-written beyond
 //! `handle` and `apply`.
 
-use es_core::{Aggregate, Event};
+use es_core::{Aggregate, Event, Personal, SubjectId};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Event)]
 pub(crate) enum AccountEvent {
     Opened {
         #[event(subject)]
-        owner_id: String,
+        owner_id: SubjectId,
         #[event(personal)]
-        owner_name: String,
+        owner_name: Personal<String>,
     },
     #[event(version = 2, upcast(1 = DepositedV1))]
     Deposited {
@@ -42,7 +42,7 @@ impl From<DepositedV1> for AccountEvent {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum AccountCommand {
     Open {
-        owner_id: String,
+        owner_id: SubjectId,
         owner_name: String,
     },
     Deposit {
@@ -90,8 +90,8 @@ impl Aggregate for Account {
                 owner_id,
                 owner_name,
             } => Ok(vec![AccountEvent::Opened {
+                owner_name: Personal::new(owner_id.clone(), owner_name),
                 owner_id,
-                owner_name,
             }]),
             _ if !self.open => Err(AccountError::NotOpen),
             C::Deposit { amount: 0 } | C::Withdraw { amount: 0 } => {
@@ -124,7 +124,7 @@ impl Aggregate for Account {
 
 pub(crate) fn open(owner: &str) -> AccountCommand {
     AccountCommand::Open {
-        owner_id: format!("owner-{owner}"),
+        owner_id: SubjectId::new(format!("owner-{owner}")).unwrap(),
         owner_name: owner.to_owned(),
     }
 }

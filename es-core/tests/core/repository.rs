@@ -10,6 +10,7 @@ use es_core::{
     ExpectedVersion, IdempotencyKey, Json, MemoryStore, Metadata, NewEvent, Repository,
     RetryPolicy, Snapshot, SnapshotStore, StreamVersion,
 };
+use es_core::{ForgetOutcome, KeyStore, Personal, StoredKey, SubjectId};
 use futures::future::join_all;
 
 use crate::domain::{Account, AccountCommand, AccountError, AccountEvent, open};
@@ -17,7 +18,18 @@ use crate::domain::{Account, AccountCommand, AccountError, AccountEvent, open};
 type Repo = Repository<Account, MemoryStore>;
 
 fn repo() -> Repo {
-    Repository::new(MemoryStore::new())
+    with_crypto(Repository::new(MemoryStore::new()))
+}
+
+fn with_crypto<S: EventStore + SnapshotStore + KeyStore, C: Codec>(
+    repo: Repository<Account, S, C>,
+) -> Repository<Account, S, C> {
+    // One fixed key: repositories sharing a store must share the master key.
+    let master =
+        es_core::MasterKey::parse("test:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=").unwrap();
+    repo.with_crypto(std::sync::Arc::new(es_core::Crypto::new(
+        es_core::MasterKeyring::new(master),
+    )))
 }
 
 fn deposit(amount: u64) -> AccountCommand {
@@ -26,15 +38,16 @@ fn deposit(amount: u64) -> AccountCommand {
 
 #[test]
 fn given_when_then_reads_like_the_domain() {
+    let ada = SubjectId::new("owner-ada").unwrap();
     given::<Account>([])
         .when(open("ada"))
         .then([AccountEvent::Opened {
-            owner_id: "owner-ada".into(),
-            owner_name: "ada".into(),
+            owner_id: ada.clone(),
+            owner_name: Personal::new(ada.clone(), "ada".into()),
         }]);
     let opened = AccountEvent::Opened {
-        owner_id: "o".into(),
-        owner_name: "n".into(),
+        owner_id: ada.clone(),
+        owner_name: Personal::new(ada, "n".into()),
     };
     given::<Account>([opened.clone()])
         .when(AccountCommand::Withdraw { amount: 1 })
@@ -118,10 +131,11 @@ async fn concurrent_commands_all_succeed_through_retries() {
 async fn without_retries_a_stale_write_surfaces_a_conflict() {
     // A store that moves the stream on between the repository's load and append.
     let store = MemoryStore::new();
-    let repo: Repo = Repository::new(store.clone()).with_retry(RetryPolicy::none());
+    let repo: Repo = with_crypto(Repository::new(store.clone())).with_retry(RetryPolicy::none());
     repo.execute("a", open("ada")).await.unwrap();
     let racing: Repository<Account, Interloper> =
-        Repository::new(Interloper::armed(store.clone())).with_retry(RetryPolicy::none());
+        with_crypto(Repository::new(Interloper::armed(store.clone())))
+            .with_retry(RetryPolicy::none());
     let err = racing.execute("a", deposit(5)).await.unwrap_err();
     assert!(err.is_conflict(), "{err:?}");
     match err {
@@ -134,8 +148,8 @@ async fn without_retries_a_stale_write_surfaces_a_conflict() {
         other => panic!("{other:?}"),
     }
     // With retries, the same race resolves.
-    let retrying: Repository<Account, Interloper> = Repository::new(Interloper::armed(store))
-        .with_retry(RetryPolicy {
+    let retrying: Repository<Account, Interloper> =
+        with_crypto(Repository::new(Interloper::armed(store))).with_retry(RetryPolicy {
             max_retries: 3,
             base_delay: Duration::from_micros(10),
             max_delay: Duration::from_micros(100),
@@ -208,6 +222,28 @@ impl EventStore for Interloper {
         key: &IdempotencyKey,
     ) -> Result<Option<es_core::IdempotentRecord>, Error> {
         self.inner.idempotent_result(stream, key).await
+    }
+}
+
+impl KeyStore for Interloper {
+    async fn load_keys(&self, subjects: &[SubjectId]) -> Result<Vec<StoredKey>, Error> {
+        self.inner.load_keys(subjects).await
+    }
+    async fn create(&self, key: StoredKey, replace_forgotten: bool) -> Result<StoredKey, Error> {
+        self.inner.create(key, replace_forgotten).await
+    }
+    async fn forget(
+        &self,
+        subject: &SubjectId,
+        event: AppendRequest,
+    ) -> Result<ForgetOutcome, Error> {
+        self.inner.forget(subject, event).await
+    }
+    async fn keys_to_rewrap(&self, master: &str, limit: usize) -> Result<Vec<StoredKey>, Error> {
+        self.inner.keys_to_rewrap(master, limit).await
+    }
+    async fn rewrap(&self, old: &StoredKey, wrapped: Vec<u8>, master: &str) -> Result<bool, Error> {
+        self.inner.rewrap(old, wrapped, master).await
     }
 }
 
@@ -307,7 +343,7 @@ async fn metadata_is_recorded_with_every_event() {
 #[tokio::test]
 async fn snapshots_follow_the_policy_and_load_like_a_full_replay() {
     let store = MemoryStore::new();
-    let repo: Repo = Repository::new(store.clone());
+    let repo: Repo = with_crypto(Repository::new(store.clone()));
     repo.execute("s", open("ada")).await.unwrap();
     for i in 1..=11 {
         repo.execute("s", deposit(i)).await.unwrap();
@@ -339,7 +375,7 @@ async fn snapshots_follow_the_policy_and_load_like_a_full_replay() {
     ))
     .await
     .unwrap();
-    let replayed = Repo::new(bare).load("s").await.unwrap();
+    let replayed = with_crypto(Repo::new(bare)).load("s").await.unwrap();
     assert_eq!(with_snapshot.state, replayed.state);
     assert_eq!(with_snapshot.version, replayed.version);
 }
@@ -347,7 +383,7 @@ async fn snapshots_follow_the_policy_and_load_like_a_full_replay() {
 #[tokio::test]
 async fn undecodable_or_foreign_snapshots_are_ignored() {
     let store = MemoryStore::new();
-    let repo: Repo = Repository::new(store.clone());
+    let repo: Repo = with_crypto(Repository::new(store.clone()));
     repo.execute("s", open("ada")).await.unwrap();
     repo.execute("s", deposit(5)).await.unwrap();
     let stream = Repo::stream_id("s").unwrap();
@@ -447,7 +483,7 @@ async fn append_raw(
 #[tokio::test]
 async fn bad_stored_events_are_typed_errors() {
     let store = MemoryStore::new();
-    let repo: Repo = Repository::new(store.clone());
+    let repo: Repo = with_crypto(Repository::new(store.clone()));
 
     append_raw(&store, "garbage", "Withdrawn", 1, vec![0xFF, 0xFF, 0xFF]).await;
     let err = repo.load("garbage").await.unwrap_err();
@@ -491,10 +527,8 @@ async fn bad_stored_events_are_typed_errors() {
 async fn old_schema_versions_load_through_upcasters_in_both_codecs() {
     // Bincode
     let store = MemoryStore::new();
-    append_raw(&store, "old", "Opened", 1, {
-        AccountEventBytes::opened_bincode()
-    })
-    .await;
+    let repo = with_crypto(Repo::new(store.clone()));
+    repo.execute("old", open("ada")).await.unwrap();
     append_raw(
         &store,
         "old",
@@ -505,29 +539,15 @@ async fn old_schema_versions_load_through_upcasters_in_both_codecs() {
             .unwrap(),
     )
     .await;
-    let loaded = Repo::new(store).load("old").await.unwrap();
+    let loaded = repo.load("old").await.unwrap();
     assert_eq!(loaded.state.balance, 42);
 
     // JSON
     let store = MemoryStore::new();
     let json_repo: Repository<Account, MemoryStore, Json> =
-        Repository::with_codec(store.clone(), Json);
+        with_crypto(Repository::with_codec(store.clone(), Json));
     json_repo.execute("old", open("ada")).await.unwrap();
     append_raw(&store, "old", "Deposited", 1, br#"{"amount":42}"#.to_vec()).await;
     let loaded = json_repo.load("old").await.unwrap();
     assert_eq!(loaded.state.balance, 42);
-}
-
-struct AccountEventBytes;
-
-impl AccountEventBytes {
-    fn opened_bincode() -> Vec<u8> {
-        use es_core::Event;
-        AccountEvent::Opened {
-            owner_id: "o".into(),
-            owner_name: "n".into(),
-        }
-        .encode(&Bincode)
-        .unwrap()
-    }
 }
