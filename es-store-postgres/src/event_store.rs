@@ -159,7 +159,11 @@ const ORDER_RACE_RETRIES: u32 = 8;
 impl PgStore {
     /// The result of an append statement that returned a row: the new events, or
     /// the first result of its idempotency key.
-    fn appended(&self, request: &AppendRequest, row: &PgRow) -> Result<AppendResult, Error> {
+    pub(crate) fn appended(
+        &self,
+        request: &AppendRequest,
+        row: &PgRow,
+    ) -> Result<AppendResult, Error> {
         let (result, stored_fingerprint) = append_result(row)?;
         if result.deduplicated {
             let Some(idem) = &request.idempotency else {
@@ -223,46 +227,51 @@ impl PgStore {
     }
 }
 
+/// The one statement of an append, with its parameters bound.
+pub(crate) fn append_query(
+    request: &AppendRequest,
+) -> Result<sqlx::query::Query<'static, sqlx::Postgres, sqlx::postgres::PgArguments>, Error> {
+    let n = to_i64(request.events.len() as u64, "batch size")?;
+    let (sql, expected) = match request.expected {
+        ExpectedVersion::Any => (APPEND_ANY, None),
+        ExpectedVersion::NoStream => (APPEND_NO_STREAM, None),
+        ExpectedVersion::Exact(v) if v == StreamVersion::INITIAL => (APPEND_NO_STREAM, None),
+        ExpectedVersion::Exact(v) => (APPEND_EXACT, Some(to_i64(v.get(), "version")?)),
+        ExpectedVersion::StreamExists => (APPEND_STREAM_EXISTS, None),
+    };
+    let (key, fingerprint) = match &request.idempotency {
+        Some(idem) => (
+            Some(idem.key.as_str().to_owned()),
+            Some(idem.fingerprint.to_vec()),
+        ),
+        None => (None, None),
+    };
+    let columns = Columns::of(request)?;
+    Ok(sqlx::query(sql)
+        .bind(request.stream.as_str().to_owned())
+        .bind(n)
+        .bind(expected)
+        .bind(columns.event_ids)
+        .bind(columns.event_types)
+        .bind(columns.schema_versions)
+        .bind(columns.payloads)
+        .bind(columns.recorded_at)
+        .bind(columns.correlation_ids)
+        .bind(columns.causation_ids)
+        .bind(columns.idempotency_keys)
+        .bind(columns.headers)
+        .bind(key)
+        .bind(fingerprint))
+}
+
 impl EventStore for PgStore {
     async fn append(&self, request: AppendRequest) -> Result<AppendResult, Error> {
         if request.events.is_empty() {
             return Err(Error::EmptyAppend);
         }
-        let n = to_i64(request.events.len() as u64, "batch size")?;
-        let (sql, expected) = match request.expected {
-            ExpectedVersion::Any => (APPEND_ANY, None),
-            ExpectedVersion::NoStream => (APPEND_NO_STREAM, None),
-            ExpectedVersion::Exact(v) if v == StreamVersion::INITIAL => (APPEND_NO_STREAM, None),
-            ExpectedVersion::Exact(v) => (APPEND_EXACT, Some(to_i64(v.get(), "version")?)),
-            ExpectedVersion::StreamExists => (APPEND_STREAM_EXISTS, None),
-        };
-        let (key, fingerprint) = match &request.idempotency {
-            Some(idem) => (
-                Some(idem.key.as_str().to_owned()),
-                Some(idem.fingerprint.to_vec()),
-            ),
-            None => (None, None),
-        };
         let mut attempt = 0;
         loop {
-            let columns = Columns::of(&request)?;
-            let outcome = sqlx::query(sql)
-                .bind(request.stream.as_str())
-                .bind(n)
-                .bind(expected)
-                .bind(columns.event_ids)
-                .bind(columns.event_types)
-                .bind(columns.schema_versions)
-                .bind(columns.payloads)
-                .bind(columns.recorded_at)
-                .bind(columns.correlation_ids)
-                .bind(columns.causation_ids)
-                .bind(columns.idempotency_keys)
-                .bind(columns.headers)
-                .bind(key.clone())
-                .bind(fingerprint.clone())
-                .fetch_optional(&self.pool)
-                .await;
+            let outcome = append_query(&request)?.fetch_optional(&self.pool).await;
             return match outcome {
                 Ok(Some(row)) => self.appended(&request, &row),
                 Ok(None) => {

@@ -3,6 +3,7 @@
 mod error;
 mod event_store;
 mod horizon;
+mod key_store;
 mod snapshot_store;
 #[cfg(feature = "testing")]
 pub mod testing;

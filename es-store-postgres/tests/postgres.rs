@@ -3,6 +3,8 @@
 
 #[path = "postgres/conformance.rs"]
 mod conformance;
+#[path = "postgres/crypto.rs"]
+mod crypto;
 #[path = "postgres/faults.rs"]
 mod faults;
 #[path = "postgres/ordering.rs"]

@@ -26,15 +26,16 @@ use futures::future::join_all;
 use uuid::Uuid;
 
 use crate::{
-    AppendRequest, Checkpoint, Error, EventId, EventStore, ExpectedVersion, Idempotency,
-    IdempotencyKey, Metadata, NewEvent, RecordedEvent, Snapshot, SnapshotStore, StreamId,
-    StreamVersion,
+    AppendRequest, Bincode, Checkpoint, Crypto, Error, EventId, EventStore, ExpectedVersion,
+    ForgetOutcome, Idempotency, IdempotencyKey, KeyState, KeyStore, MasterKey, MasterKeyring,
+    Metadata, NewEvent, Personal, RecordedEvent, Snapshot, SnapshotStore, StoredKey, StreamId,
+    StreamVersion, SubjectId, SystemEvent,
 };
 
-/// A store the suite can run against: an event and snapshot store whose handles
-/// can be cloned to share one backend.
-pub trait ConformantStore: EventStore + SnapshotStore + Clone + 'static {}
-impl<S: EventStore + SnapshotStore + Clone + 'static> ConformantStore for S {}
+/// A store the suite can run against: an event, snapshot and key store whose
+/// handles can be cloned to share one backend.
+pub trait ConformantStore: EventStore + SnapshotStore + KeyStore + Clone + 'static {}
+impl<S: EventStore + SnapshotStore + KeyStore + Clone + 'static> ConformantStore for S {}
 
 /// Turns the suite into `#[tokio::test]` functions for a store factory.
 ///
@@ -65,6 +66,12 @@ macro_rules! store_conformance_tests {
             older_snapshot_does_not_replace_a_newer_one,
             snapshot_of_another_schema_is_not_served,
             snapshots_are_kept_per_stream,
+            key_creation_is_first_writer_wins,
+            keys_load_only_for_known_subjects,
+            forget_destroys_the_key_and_appends_its_event_atomically,
+            a_forgotten_subject_is_readmitted_only_with_a_higher_version,
+            rewrap_is_compare_and_set,
+            personal_data_is_shredded_after_forget,
         );
     };
     (@each $factory:path; $($name:ident),* $(,)?) => {
@@ -717,4 +724,275 @@ pub async fn snapshots_are_kept_per_stream<S: ConformantStore>(store: S) {
             .map(|s| s.payload),
         Some(b"b".to_vec())
     );
+}
+
+fn subject(id: &str) -> SubjectId {
+    SubjectId::new(format!("conformance-{id}")).expect("valid subject id")
+}
+
+fn active(subject: &SubjectId, version: u32, wrapped: &[u8], master: &str) -> StoredKey {
+    StoredKey {
+        subject: subject.clone(),
+        key_version: version,
+        state: KeyState::Active {
+            wrapped: wrapped.to_vec(),
+            master_key_id: master.to_owned(),
+        },
+    }
+}
+
+fn forget_event(subject: &SubjectId, expected: ExpectedVersion) -> AppendRequest {
+    AppendRequest::new(
+        SystemEvent::subject_stream(subject).expect("stream"),
+        expected,
+        vec![
+            NewEvent::encode(
+                &SystemEvent::SubjectForgotten {
+                    subject: subject.clone(),
+                },
+                &Bincode,
+                Metadata::now(),
+            )
+            .expect("encode"),
+        ],
+    )
+}
+
+/// Two creations of one subject's key: the first is kept and returned to both.
+pub async fn key_creation_is_first_writer_wins<S: ConformantStore>(store: S) {
+    let s = subject("first-writer");
+    let first = store
+        .create(active(&s, 1, b"first", "m1"), false)
+        .await
+        .expect("create");
+    assert_eq!(first, active(&s, 1, b"first", "m1"));
+    let second = store
+        .create(active(&s, 1, b"second", "m1"), false)
+        .await
+        .expect("create again");
+    assert_eq!(second, first, "the first key is kept");
+    let racing = join_all((0..8).map(|i| {
+        let store = store.clone();
+        let s = subject("race");
+        async move {
+            store
+                .create(active(&s, 1, format!("k{i}").as_bytes(), "m1"), false)
+                .await
+                .expect("create")
+        }
+    }))
+    .await;
+    assert!(
+        racing.windows(2).all(|w| w[0] == w[1]),
+        "every racer gets the same key"
+    );
+}
+
+/// Loading returns the stored keys of known subjects only.
+pub async fn keys_load_only_for_known_subjects<S: ConformantStore>(store: S) {
+    let (a, b) = (subject("load-a"), subject("load-b"));
+    store
+        .create(active(&a, 1, b"a", "m1"), false)
+        .await
+        .expect("create");
+    let loaded = store
+        .load_keys(&[a.clone(), b.clone()])
+        .await
+        .expect("load");
+    assert_eq!(loaded, vec![active(&a, 1, b"a", "m1")]);
+    assert!(store.load_keys(&[]).await.expect("load none").is_empty());
+}
+
+/// Forget leaves a tombstone and appends its event in one transaction; a second
+/// forget writes nothing; a forget whose event cannot be appended destroys
+/// nothing.
+pub async fn forget_destroys_the_key_and_appends_its_event_atomically<S: ConformantStore>(
+    store: S,
+) {
+    let s = subject("forget");
+    store
+        .create(active(&s, 1, b"key", "m1"), false)
+        .await
+        .expect("create");
+
+    let failing = store
+        .forget(&s, forget_event(&s, ExpectedVersion::StreamExists))
+        .await;
+    assert!(
+        matches!(failing, Err(Error::Conflict { .. })),
+        "{failing:?}"
+    );
+    assert_eq!(
+        store
+            .load_keys(std::slice::from_ref(&s))
+            .await
+            .expect("load"),
+        vec![active(&s, 1, b"key", "m1")],
+        "a failed forget destroys nothing"
+    );
+
+    let outcome = store
+        .forget(&s, forget_event(&s, ExpectedVersion::Any))
+        .await
+        .expect("forget");
+    assert!(
+        matches!(outcome, ForgetOutcome::Forgotten(_)),
+        "{outcome:?}"
+    );
+    let stored = store
+        .load_keys(std::slice::from_ref(&s))
+        .await
+        .expect("load");
+    assert!(
+        matches!(
+            stored.as_slice(),
+            [StoredKey {
+                state: KeyState::Forgotten { .. },
+                key_version: 1,
+                ..
+            }]
+        ),
+        "{stored:?}"
+    );
+    let stream = SystemEvent::subject_stream(&s).expect("stream");
+    assert_eq!(
+        store.stream_version(&stream).await.expect("version"),
+        StreamVersion::new(1)
+    );
+
+    let again = store
+        .forget(&s, forget_event(&s, ExpectedVersion::Any))
+        .await
+        .expect("forget again");
+    assert_eq!(again, ForgetOutcome::AlreadyForgotten);
+    assert_eq!(
+        store.stream_version(&stream).await.expect("version"),
+        StreamVersion::new(1),
+        "no second event"
+    );
+
+    // A subject never seen is forgotten too: later writes for it are refused.
+    let never = subject("never-seen");
+    store
+        .forget(&never, forget_event(&never, ExpectedVersion::Any))
+        .await
+        .expect("forget unknown");
+    assert!(matches!(
+        store
+            .load_keys(std::slice::from_ref(&never))
+            .await
+            .expect("load")
+            .as_slice(),
+        [StoredKey {
+            state: KeyState::Forgotten { .. },
+            ..
+        }]
+    ));
+}
+
+/// A tombstone is replaced only on request and by a higher key version.
+pub async fn a_forgotten_subject_is_readmitted_only_with_a_higher_version<S: ConformantStore>(
+    store: S,
+) {
+    let s = subject("readmit");
+    store
+        .create(active(&s, 1, b"v1", "m1"), false)
+        .await
+        .expect("create");
+    store
+        .forget(&s, forget_event(&s, ExpectedVersion::Any))
+        .await
+        .expect("forget");
+    let kept = store
+        .create(active(&s, 2, b"v2", "m1"), false)
+        .await
+        .expect("create without readmission");
+    assert!(matches!(kept.state, KeyState::Forgotten { .. }), "{kept:?}");
+    let same_version = store
+        .create(active(&s, 1, b"v1 again", "m1"), true)
+        .await
+        .expect("create same version");
+    assert!(matches!(same_version.state, KeyState::Forgotten { .. }));
+    let readmitted = store
+        .create(active(&s, 2, b"v2", "m1"), true)
+        .await
+        .expect("readmit");
+    assert_eq!(readmitted, active(&s, 2, b"v2", "m1"));
+}
+
+/// Re-wrapping replaces a key only if it is still the one read.
+pub async fn rewrap_is_compare_and_set<S: ConformantStore>(store: S) {
+    let s = subject("rewrap");
+    let old = store
+        .create(active(&s, 1, b"old", "m1"), false)
+        .await
+        .expect("create");
+    let to_do = store.keys_to_rewrap("m2", 10).await.expect("list");
+    assert_eq!(to_do, vec![old.clone()]);
+    assert!(
+        store
+            .keys_to_rewrap("m1", 10)
+            .await
+            .expect("list")
+            .is_empty()
+    );
+    assert!(
+        store
+            .rewrap(&old, b"new".to_vec(), "m2")
+            .await
+            .expect("rewrap")
+    );
+    assert!(
+        !store
+            .rewrap(&old, b"newer".to_vec(), "m3")
+            .await
+            .expect("stale rewrap"),
+        "a stale key is not replaced"
+    );
+    assert_eq!(
+        store
+            .load_keys(std::slice::from_ref(&s))
+            .await
+            .expect("load"),
+        vec![active(&s, 1, b"new", "m2")]
+    );
+    assert!(
+        store
+            .keys_to_rewrap("m2", 10)
+            .await
+            .expect("list")
+            .is_empty()
+    );
+}
+
+/// End to end through the store: sealed data opens until its subject is
+/// forgotten, then reads as shredded; another subject's data is untouched.
+pub async fn personal_data_is_shredded_after_forget<S: ConformantStore>(store: S) {
+    let crypto = Crypto::new(MasterKeyring::new(
+        MasterKey::generate("conformance").expect("key"),
+    ));
+    let (ada, bob) = (subject("ada"), subject("bob"));
+    let value = (
+        Personal::new(ada.clone(), "Ada".to_owned()),
+        Personal::new(bob.clone(), "Bob".to_owned()),
+    );
+    let sealed = crypto
+        .seal_value(&store, b"record", &value)
+        .await
+        .expect("seal");
+    let (a, b): (Personal<String>, Personal<String>) = crypto
+        .open_value(&store, b"record", &sealed)
+        .await
+        .expect("open");
+    assert_eq!(
+        (a.value().map(String::as_str), b.value().map(String::as_str)),
+        (Some("Ada"), Some("Bob"))
+    );
+    crypto.forget(&store, &ada).await.expect("forget");
+    let (a, b): (Personal<String>, Personal<String>) = crypto
+        .open_value(&store, b"record", &sealed)
+        .await
+        .expect("open after forget");
+    assert!(a.is_shredded());
+    assert_eq!(b.value().map(String::as_str), Some("Bob"));
 }

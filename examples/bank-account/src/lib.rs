@@ -3,7 +3,7 @@
 //! This is the first cut; the full application (CLI, HTTP, projections,
 //! transfers, forgetting owners) grows here as the framework does.
 
-use es_core::{Aggregate, Event};
+use es_core::{Aggregate, Event, Personal, SubjectId};
 use serde::{Deserialize, Serialize};
 
 /// What happens to an account.
@@ -13,10 +13,10 @@ pub enum AccountEvent {
     Opened {
         /// The owner: the data subject of the personal fields.
         #[event(subject)]
-        owner_id: String,
-        /// The owner's name: personal data.
+        owner_id: SubjectId,
+        /// The owner's name: personal data, shredded when the owner is forgotten.
         #[event(personal)]
-        owner_name: String,
+        owner_name: Personal<String>,
     },
     /// Money came in, in cents.
     Deposited {
@@ -38,7 +38,7 @@ pub enum AccountCommand {
     /// Open the account.
     Open {
         /// The owner's id.
-        owner_id: String,
+        owner_id: SubjectId,
         /// The owner's name.
         owner_name: String,
     },
@@ -101,8 +101,8 @@ impl Aggregate for Account {
                 owner_id,
                 owner_name,
             } => Ok(vec![AccountEvent::Opened {
+                owner_name: Personal::new(owner_id.clone(), owner_name),
                 owner_id,
-                owner_name,
             }]),
             _ if !self.open => Err(AccountError::NotOpen),
             C::Deposit { amount: 0 } | C::Withdraw { amount: 0 } => {

@@ -4,7 +4,13 @@
 
 use anyhow::{Context, bail};
 use bank_account::{Account, AccountCommand};
-use es_core::{CommandOptions, IdempotencyKey, MemoryStore, Repository};
+use es_core::EventStore;
+use std::sync::Arc;
+
+use es_core::{
+    CommandOptions, Crypto, IdempotencyKey, MasterKey, MasterKeyring, MemoryStore, Repository,
+    SubjectId,
+};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -17,13 +23,18 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn demo() -> anyhow::Result<()> {
-    let accounts = Repository::<Account, _>::new(MemoryStore::new());
+    // A throwaway development key: the full example reads ES_MASTER_KEY.
+    let crypto = Arc::new(Crypto::new(MasterKeyring::new(MasterKey::generate(
+        "demo",
+    )?)));
+    let store = MemoryStore::new();
+    let accounts = Repository::<Account, _>::new(store.clone()).with_crypto(Arc::clone(&crypto));
     println!("opening account acc-1 for owner u-1");
     accounts
         .execute(
             "acc-1",
             AccountCommand::Open {
-                owner_id: "u-1".into(),
+                owner_id: SubjectId::new("u-1")?,
                 owner_name: "Ada Lovelace".into(),
             },
         )
@@ -55,6 +66,31 @@ async fn demo() -> anyhow::Result<()> {
         .execute("acc-1", AccountCommand::Withdraw { amount: 2_500 })
         .await
         .context("withdraw")?;
+    let history = accounts
+        .store()
+        .read_stream(
+            &Repository::<Account, MemoryStore>::stream_id("acc-1")?,
+            es_core::StreamVersion::INITIAL,
+            100,
+        )
+        .await?;
+    let owner_name = |events: Vec<bank_account::AccountEvent>| {
+        events.into_iter().find_map(|e| match e {
+            bank_account::AccountEvent::Opened { owner_name, .. } => {
+                Some(owner_name.display_or("<shredded>"))
+            }
+            _ => None,
+        })
+    };
+    println!(
+        "owner name in the history: {}",
+        owner_name(accounts.decode_events(&history).await?).unwrap_or_default()
+    );
+    crypto.forget(&store, &SubjectId::new("u-1")?).await?;
+    println!(
+        "after forgetting owner u-1: {}",
+        owner_name(accounts.decode_events(&history).await?).unwrap_or_default()
+    );
     let loaded = accounts.load("acc-1").await?;
     println!(
         "balance of acc-1: {}.{:02} at version {}",
