@@ -1,10 +1,13 @@
 //! Behaviour of `#[derive(Event)]` and `#[derive(Aggregate)]` through es-core,
-//! with both codecs.
+//! with both codecs. Events holding personal data go through the framework's
+//! encryption scope (`encode_events` / `decode_events`), as the repository does.
 
 use std::fmt::Debug;
 
 use es_core::{
-    Aggregate, AggregateType, Bincode, Codec, Error, Event, EventTypeInfo, Json, PersonalField,
+    Aggregate, AggregateType, Bincode, Codec, Crypto, Error, Event, EventId, EventTypeInfo, Json,
+    MasterKey, MasterKeyring, MemoryStore, Personal, PersonalField, RecordedEvent, SubjectId,
+    decode_events, encode_events,
 };
 use serde::{Deserialize, Serialize};
 
@@ -57,6 +60,88 @@ fn round_trip<E: Event + PartialEq + Debug, C: Codec>(event: &E, codec: &C) {
     let back = E::decode(codec, event.event_type(), event.schema_version(), &payload)
         .expect("decode what was encoded");
     assert_eq!(&back, event, "{} with {}", event.event_type(), C::NAME);
+}
+
+fn subject(id: &str) -> SubjectId {
+    SubjectId::new(id).expect("a valid subject id")
+}
+
+/// A crypto configuration and a key store, as a repository holds them.
+struct Vault {
+    crypto: Crypto,
+    keys: MemoryStore,
+}
+
+impl Vault {
+    fn new() -> Self {
+        Self {
+            crypto: Crypto::new(MasterKeyring::new(MasterKey::generate("t").unwrap())),
+            keys: MemoryStore::new(),
+        }
+    }
+
+    /// Encodes `event` as the event `id`, sealing its personal values.
+    async fn encode<E: Event, C: Codec>(
+        &self,
+        codec: &C,
+        id: EventId,
+        event: &E,
+    ) -> Result<Vec<u8>, Error> {
+        let mut payloads =
+            encode_events(Some(&self.crypto), &self.keys, codec, &[(id, event)]).await?;
+        assert_eq!(payloads.len(), 1);
+        Ok(payloads.remove(0))
+    }
+
+    /// Decodes a recorded event, opening its personal values.
+    async fn decode<E: Event, C: Codec>(
+        &self,
+        codec: &C,
+        recorded: &RecordedEvent,
+    ) -> Result<E, Error> {
+        let mut events = decode_events(
+            Some(&self.crypto),
+            &self.keys,
+            codec,
+            std::slice::from_ref(recorded),
+        )
+        .await?;
+        assert_eq!(events.len(), 1);
+        Ok(events.remove(0))
+    }
+
+    /// Encodes and decodes back through the stored type and version; returns
+    /// the recorded event.
+    async fn round_trip<E: Event + PartialEq + Debug, C: Codec>(
+        &self,
+        event: &E,
+        codec: &C,
+    ) -> RecordedEvent {
+        let id = EventId::new();
+        let payload = self.encode(codec, id, event).await.expect("encode");
+        let recorded = recorded(id, event, payload);
+        let back: E = self
+            .decode(codec, &recorded)
+            .await
+            .expect("decode what was encoded");
+        assert_eq!(&back, event, "{} with {}", event.event_type(), C::NAME);
+        recorded
+    }
+}
+
+/// `event`, stored as the event `id` with this payload.
+fn recorded<E: Event>(id: EventId, event: &E, payload: Vec<u8>) -> RecordedEvent {
+    RecordedEvent {
+        stream_id: es_core::StreamId::new("derive-1").unwrap(),
+        version: es_core::StreamVersion::new(1),
+        position: es_core::Position::new(1),
+        commit: es_core::CommitId::new(1),
+        event_id: id,
+        event_type: event.event_type().to_owned(),
+        schema_version: event.schema_version(),
+        payload,
+        metadata: es_core::Metadata::now(),
+    }
 }
 
 #[test]
@@ -249,8 +334,8 @@ type RenamedV1 = (String,);
 impl From<RenamedV1> for Bank {
     fn from((owner,): RenamedV1) -> Self {
         Bank::Renamed {
+            name: Personal::new(subject(&owner), String::new()),
             owner_id: owner,
-            name: String::new(),
         }
     }
 }
@@ -264,7 +349,7 @@ enum Bank {
         #[event(subject)]
         owner_id: String,
         #[event(personal)]
-        name: String,
+        name: Personal<String>,
     },
     #[event(version = 1)]
     Closed,
@@ -282,8 +367,8 @@ fn container_version_is_the_default_and_variants_override_it() {
     );
     assert_eq!(
         Bank::Renamed {
-            owner_id: String::new(),
-            name: String::new()
+            owner_id: "o".to_owned(),
+            name: Personal::new(subject("o"), String::new())
         }
         .schema_version(),
         2
@@ -378,25 +463,25 @@ enum Customer {
         #[event(subject)]
         customer_id: String,
         #[event(personal)]
-        email: String,
+        email: Personal<String>,
         plan: String,
     },
     Married {
         #[event(subject)]
-        first_id: String,
+        first_id: SubjectId,
         #[event(subject)]
-        second_id: String,
+        second_id: SubjectId,
         #[event(personal(subject = first_id))]
-        first_name: String,
+        first_name: Personal<String>,
         #[event(personal(subject = second_id))]
-        second_name: String,
+        second_name: Personal<String>,
         date: String,
     },
     Renamed {
         #[event(subject)]
         r#type: String,
         #[event(personal(subject = r#type))]
-        r#ref: String,
+        r#ref: Personal<String>,
     },
     Note(String),
     Gone,
@@ -473,18 +558,362 @@ fn types_describe_every_variant() {
     );
 }
 
-#[test]
-fn raw_identifiers_round_trip_under_their_plain_names() {
+/// The payload of a recorded JSON event, as a JSON value.
+fn json_of(event: &RecordedEvent) -> serde_json::Value {
+    serde_json::from_slice(&event.payload).unwrap()
+}
+
+/// `event` with its payload replaced by `json`.
+fn with_json(event: &RecordedEvent, json: &serde_json::Value) -> RecordedEvent {
+    RecordedEvent {
+        payload: serde_json::to_vec(json).unwrap(),
+        ..event.clone()
+    }
+}
+
+#[tokio::test]
+async fn raw_identifiers_round_trip_under_their_plain_names() {
+    let vault = Vault::new();
     let event = Customer::Renamed {
         r#type: "t".to_owned(),
-        r#ref: "r".to_owned(),
+        r#ref: Personal::new(subject("t"), "r".to_owned()),
     };
-    assert_eq!(
-        event.encode(&Json).unwrap(),
-        br#"{"type":"t","ref":"r"}"#.to_vec()
+    let stored = vault.round_trip(&event, &Json).await;
+    let json = json_of(&stored);
+    let mut keys: Vec<_> = json.as_object().unwrap().keys().cloned().collect();
+    keys.sort();
+    assert_eq!(keys, ["ref", "type"]);
+    assert_eq!(json["type"], "t");
+    assert_eq!(json["ref"]["Sealed"]["subject"], "t");
+    vault.round_trip(&event, &Bincode).await;
+
+    // The personal field's path uses the plain name too.
+    let mut other = event.clone();
+    if let Customer::Renamed { r#ref, .. } = &mut other {
+        *r#ref = Personal::new(subject("u"), "r".to_owned());
+    }
+    let err = other.encode(&Json).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::SubjectMismatch {
+                path: "Renamed.ref"
+            }
+        ),
+        "{err:?}"
     );
-    round_trip(&event, &Json);
-    round_trip(&event, &Bincode);
+    // A ciphertext of another event, in this field.
+    let mut moved = json.clone();
+    moved["ref"] = json_of(&vault.round_trip(&event, &Json).await)["ref"].clone();
+    let err = vault
+        .decode::<Customer, _>(&Json, &with_json(&stored, &moved))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Tampered { path } if path == "Renamed.ref"),
+        "{err:?}"
+    );
+}
+
+/// Personal fields of every supported shape, all of one subject.
+#[derive(Debug, Clone, PartialEq, Event)]
+enum Profile {
+    Updated {
+        #[event(subject)]
+        user: SubjectId,
+        #[event(personal)]
+        email: Personal<String>,
+        #[event(personal)]
+        phone: Option<Personal<String>>,
+        #[event(personal)]
+        aliases: Vec<Personal<String>>,
+        #[event(personal)]
+        #[serde(rename = "born")]
+        birth_year: Personal<u16>,
+        visits: u32,
+    },
+    PhoneChanged {
+        #[event(subject)]
+        user: String,
+        #[event(personal)]
+        phone: Option<Personal<String>>,
+    },
+}
+
+fn updated(phone: Option<&str>, aliases: &[&str]) -> Profile {
+    let user = subject("user-1");
+    Profile::Updated {
+        email: Personal::new(user.clone(), "ada@example.invalid".to_owned()),
+        phone: phone.map(|p| Personal::new(user.clone(), p.to_owned())),
+        aliases: aliases
+            .iter()
+            .map(|a| Personal::new(user.clone(), (*a).to_owned()))
+            .collect(),
+        birth_year: Personal::new(user.clone(), 1815),
+        user,
+        visits: 3,
+    }
+}
+
+#[tokio::test]
+async fn events_with_personal_fields_round_trip_in_both_codecs() {
+    let vault = Vault::new();
+    let events = [
+        Bank::Renamed {
+            owner_id: "owner-1".to_owned(),
+            name: Personal::new(subject("owner-1"), "Ada".to_owned()),
+        },
+        Bank::Deposited {
+            cents: 5,
+            note: "n".to_owned(),
+        },
+    ];
+    for event in &events {
+        vault.round_trip(event, &Bincode).await;
+        vault.round_trip(event, &Json).await;
+    }
+    let customers = [
+        Customer::Registered {
+            customer_id: "c-1".to_owned(),
+            email: Personal::new(subject("c-1"), "c@example.invalid".to_owned()),
+            plan: "gold".to_owned(),
+        },
+        Customer::Married {
+            first_id: subject("c-1"),
+            second_id: subject("c-2"),
+            first_name: Personal::new(subject("c-1"), "Ada".to_owned()),
+            second_name: Personal::new(subject("c-2"), "William".to_owned()),
+            date: "1835-07-08".to_owned(),
+        },
+        Customer::Note("n".to_owned()),
+        Customer::Gone,
+    ];
+    for event in &customers {
+        vault.round_trip(event, &Bincode).await;
+        vault.round_trip(event, &Json).await;
+    }
+
+    // The plaintext is not in the payload; the subject and plain fields are.
+    let stored = vault.round_trip(&customers[0], &Json).await;
+    let text = String::from_utf8(stored.payload).unwrap();
+    assert!(!text.contains("c@example.invalid"), "{text}");
+    assert!(text.contains(r#""plan":"gold""#), "{text}");
+}
+
+#[tokio::test]
+async fn optional_and_repeated_personal_fields_round_trip() {
+    let vault = Vault::new();
+    for event in [
+        updated(Some("+44 20 7946 0000"), &["ada", "countess"]),
+        updated(None, &[]),
+        updated(None, &["ada"]),
+        Profile::PhoneChanged {
+            user: "user-1".to_owned(),
+            phone: Some(Personal::new(subject("user-1"), "+1".to_owned())),
+        },
+        Profile::PhoneChanged {
+            user: "user-1".to_owned(),
+            phone: None,
+        },
+    ] {
+        vault.round_trip(&event, &Bincode).await;
+        vault.round_trip(&event, &Json).await;
+    }
+
+    let some = json_of(&vault.round_trip(&updated(Some("+1"), &["a"]), &Json).await);
+    assert!(some["phone"]["Sealed"].is_object(), "{some}");
+    assert_eq!(some["aliases"].as_array().unwrap().len(), 1);
+    assert!(some["born"]["Sealed"].is_object(), "{some}");
+    let none = json_of(&vault.round_trip(&updated(None, &[]), &Json).await);
+    assert!(none["phone"].is_null(), "{none}");
+    assert_eq!(none["aliases"], serde_json::json!([]));
+
+    // An event whose personal fields are all absent holds no personal data: it
+    // needs no encryption scope and no crypto.
+    let absent = Profile::PhoneChanged {
+        user: "user-1".to_owned(),
+        phone: None,
+    };
+    round_trip(&absent, &Json);
+    round_trip(&absent, &Bincode);
+    let payloads = encode_events(None, &vault.keys, &Json, &[(EventId::new(), &absent)])
+        .await
+        .unwrap();
+    assert_eq!(payloads, [br#"{"user":"user-1","phone":null}"#.to_vec()]);
+}
+
+#[tokio::test]
+async fn personal_values_are_only_encoded_in_the_encryption_scope() {
+    let event = updated(Some("+1"), &[]);
+    // Directly: no scope, no plaintext.
+    for err in [
+        event.encode(&Json).unwrap_err(),
+        event.encode(&Bincode).unwrap_err(),
+    ] {
+        assert!(
+            matches!(&err, Error::Codec { op: "encoded", .. }),
+            "{err:?}"
+        );
+        assert!(!format!("{err:?} {err}").contains("ada@example.invalid"));
+    }
+    // Through the framework, but without a crypto configuration.
+    let keys = MemoryStore::new();
+    let err = encode_events(None, &keys, &Json, &[(EventId::new(), &event)])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::CryptoNotConfigured), "{err:?}");
+}
+
+#[tokio::test]
+async fn a_personal_value_of_another_subject_is_refused() {
+    let vault = Vault::new();
+    let (owner, stranger) = (subject("user-1"), subject("user-2"));
+    // An otherwise valid event with one value of another subject.
+    let mismatched = |field: &str| {
+        let mut event = updated(Some("+1"), &["a", "b"]);
+        let Profile::Updated {
+            email,
+            phone,
+            aliases,
+            ..
+        } = &mut event
+        else {
+            unreachable!()
+        };
+        let foreign = Personal::new(stranger.clone(), "x".to_owned());
+        match field {
+            "email" => *email = foreign,
+            "phone" => *phone = Some(foreign),
+            "aliases" => aliases.push(foreign),
+            _ => unreachable!(),
+        }
+        event
+    };
+    let cases = [
+        (mismatched("email"), "Updated.email"),
+        (mismatched("phone"), "Updated.phone"),
+        (mismatched("aliases"), "Updated.aliases"),
+        (
+            Profile::PhoneChanged {
+                user: "user-1".to_owned(),
+                phone: Some(Personal::shredded(stranger.clone())),
+            },
+            "PhoneChanged.phone",
+        ),
+    ];
+    for (event, expected) in &cases {
+        let err = vault
+            .encode(&Json, EventId::new(), event)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, Error::SubjectMismatch { path } if path == expected),
+            "{expected}: {err:?}"
+        );
+        // The check runs before anything is serialized, scope or not.
+        let err = event.encode(&Bincode).unwrap_err();
+        assert!(
+            matches!(&err, Error::SubjectMismatch { path } if path == expected),
+            "{expected}: {err:?}"
+        );
+    }
+
+    // Each personal field is checked against the subject it names.
+    let married = Customer::Married {
+        first_id: owner.clone(),
+        second_id: stranger.clone(),
+        first_name: Personal::new(owner.clone(), "Ada".to_owned()),
+        second_name: Personal::new(owner.clone(), "William".to_owned()),
+        date: String::new(),
+    };
+    let err = vault
+        .encode(&Bincode, EventId::new(), &married)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::SubjectMismatch {
+                path: "Married.second_name"
+            }
+        ),
+        "{err:?}"
+    );
+    let registered = Customer::Registered {
+        customer_id: "user-1".to_owned(),
+        email: Personal::new(stranger, "x".to_owned()),
+        plan: String::new(),
+    };
+    let err = vault
+        .encode(&Json, EventId::new(), &registered)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::SubjectMismatch {
+                path: "Registered.email"
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("Registered.email"), "{err}");
+}
+
+#[tokio::test]
+async fn a_personal_ciphertext_is_bound_to_its_field() {
+    let vault = Vault::new();
+    let stored = vault
+        .round_trip(&updated(Some("+44 20 7946 0000"), &["ada"]), &Json)
+        .await;
+    let json = json_of(&stored);
+    let tampered = |json: serde_json::Value| {
+        let event = with_json(&stored, &json);
+        let vault = &vault;
+        async move { vault.decode::<Profile, _>(&Json, &event).await }
+    };
+
+    // Two fields of the same subject, same type, swapped: each ciphertext is
+    // opened under the other field's path and fails authentication.
+    let mut swapped = json.clone();
+    swapped["email"] = json["phone"].clone();
+    swapped["phone"] = json["email"].clone();
+    let err = tampered(swapped).await.unwrap_err();
+    assert!(
+        matches!(&err, Error::Tampered { path } if path == "Updated.email" || path == "Updated.phone"),
+        "{err:?}"
+    );
+    assert!(!format!("{err:?} {err}").contains("7946"));
+
+    // One field's ciphertext copied into another: the error names the field
+    // that holds a foreign ciphertext (paths use the Rust name, not the serde
+    // rename).
+    for (from, to, path) in [
+        ("email", "phone", "Updated.phone"),
+        ("phone", "email", "Updated.email"),
+        ("email", "born", "Updated.birth_year"),
+    ] {
+        let mut copied = json.clone();
+        copied[to] = json[from].clone();
+        let err = tampered(copied).await.unwrap_err();
+        assert!(
+            matches!(&err, Error::Tampered { path: p } if p == path),
+            "{from} -> {to}: {err:?}"
+        );
+    }
+    let mut copied = json.clone();
+    copied["aliases"][0] = json["email"].clone();
+    let err = tampered(copied).await.unwrap_err();
+    assert!(
+        matches!(&err, Error::Tampered { path } if path == "Updated.aliases"),
+        "{err:?}"
+    );
+
+    // Untouched, it still decodes.
+    assert_eq!(
+        tampered(json).await.unwrap(),
+        updated(Some("+44 20 7946 0000"), &["ada"])
+    );
 }
 
 fn shout<S: serde::Serializer>(value: &str, serializer: S) -> Result<S::Ok, S::Error> {

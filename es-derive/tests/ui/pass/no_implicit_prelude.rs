@@ -24,10 +24,14 @@ struct Error;
 enum Shapes {
     Struct {
         #[event(subject)]
-        id: ::std::string::String,
+        id: ::es_core::SubjectId,
         #[event(personal)]
         #[serde(rename = "n")]
-        name: ::std::string::String,
+        name: ::es_core::Personal<::std::string::String>,
+        #[event(personal)]
+        phone: ::std::option::Option<::es_core::Personal<::std::string::String>>,
+        #[event(personal)]
+        aliases: ::std::vec::Vec<::es_core::Personal<u64>>,
     },
     Tuple(u64),
     Pair(u64, bool),
@@ -41,10 +45,13 @@ struct Plain;
 fn main() {
     let _ = <Shapes as ::es_core::Event>::TYPES;
     let _ = <Plain as ::es_core::AggregateType>::TYPE_NAME;
+    let id = ::es_core::SubjectId::new("s").unwrap();
     let _ = (
         Shapes::Struct {
-            id: ::std::string::String::new(),
-            name: ::std::string::String::new(),
+            name: ::es_core::Personal::shredded(::std::clone::Clone::clone(&id)),
+            phone: ::std::option::Option::None,
+            aliases: ::std::vec::Vec::new(),
+            id,
         },
         Shapes::Tuple(1),
         Shapes::Pair(1, true),
