@@ -12,6 +12,7 @@ use crate::event_store::append_query;
 const LOAD: &str = include_str!("key_store/sql/load.sql");
 const LOAD_ONE: &str = include_str!("key_store/sql/load_one.sql");
 const CREATE: &str = include_str!("key_store/sql/create.sql");
+const CREATE_MANY: &str = include_str!("key_store/sql/create_many.sql");
 const FORGET: &str = include_str!("key_store/sql/forget.sql");
 const TO_REWRAP: &str = include_str!("key_store/sql/to_rewrap.sql");
 const REWRAP: &str = include_str!("key_store/sql/rewrap.sql");
@@ -94,6 +95,53 @@ impl KeyStore for PgStore {
             .await
             .map_err(|e| store_error("loading a subject key", e))?;
         stored_key(&row)
+    }
+
+    async fn create_many(
+        &self,
+        keys: Vec<StoredKey>,
+        replace_forgotten: bool,
+    ) -> Result<Vec<StoredKey>, Error> {
+        let (mut subjects, mut wrapped, mut masters, mut versions) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for key in &keys {
+            let KeyState::Active {
+                wrapped: w,
+                master_key_id,
+            } = &key.state
+            else {
+                return Err(corrupt(
+                    "creating a subject key",
+                    "a tombstone is not a key",
+                ));
+            };
+            subjects.push(key.subject.as_str().to_owned());
+            wrapped.push(w.clone());
+            masters.push(master_key_id.clone());
+            versions.push(version(key.key_version)?);
+        }
+        let rows = sqlx::query(CREATE_MANY)
+            .bind(&subjects)
+            .bind(wrapped)
+            .bind(masters)
+            .bind(versions)
+            .bind(replace_forgotten)
+            .fetch_all(self.pool())
+            .await
+            .map_err(|e| store_error("creating subject keys", e))?;
+        let mut stored = rows.iter().map(stored_key).collect::<Result<Vec<_>, _>>()?;
+        if stored.len() < keys.len() {
+            // Some subjects had a key (or a tombstone) already: use those.
+            let created: std::collections::HashSet<_> =
+                stored.iter().map(|k| k.subject.clone()).collect();
+            let others: Vec<SubjectId> = keys
+                .into_iter()
+                .map(|k| k.subject)
+                .filter(|s| !created.contains(s))
+                .collect();
+            stored.extend(self.load_keys(&others).await?);
+        }
+        Ok(stored)
     }
 
     async fn forget(

@@ -83,6 +83,23 @@ pub trait KeyStore: Send + Sync {
         replace_forgotten: bool,
     ) -> impl Future<Output = Result<StoredKey, Error>> + Send;
 
+    /// [`create`](Self::create) for several subjects at once (distinct, in
+    /// order), returning the stored keys in any order. Backends override it to
+    /// use one round trip.
+    fn create_many(
+        &self,
+        keys: Vec<StoredKey>,
+        replace_forgotten: bool,
+    ) -> impl Future<Output = Result<Vec<StoredKey>, Error>> + Send {
+        async move {
+            let mut stored = Vec::with_capacity(keys.len());
+            for key in keys {
+                stored.push(self.create(key, replace_forgotten).await?);
+            }
+            Ok(stored)
+        }
+    }
+
     /// Destroys the subject's key (a tombstone stays, with the time) and appends
     /// `event` in the same transaction.
     fn forget(

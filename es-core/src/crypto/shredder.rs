@@ -197,27 +197,37 @@ impl Crypto {
             .into_iter()
             .map(|key| (key.subject.clone(), key))
             .collect();
+        let mut resolved = Vec::with_capacity(missing.len());
+        let mut to_create = Vec::new();
         for subject in missing {
-            let stored = match found.remove(&subject) {
-                Some(stored) if !write => stored,
-                None if !write => continue,
+            match found.remove(&subject) {
+                Some(stored) if !write => resolved.push(stored),
+                None if !write => {}
                 Some(
                     stored @ StoredKey {
                         state: KeyState::Active { .. },
                         ..
                     },
-                ) => stored,
+                ) => {
+                    resolved.push(stored);
+                }
                 Some(StoredKey {
                     state: KeyState::Forgotten { .. },
                     key_version,
                     ..
                 }) if self.forgotten == ForgottenSubjects::Readmit => {
-                    self.create_key(keys, &subject, key_version + 1, true)
-                        .await?
+                    to_create.push(self.new_key(&subject, key_version + 1));
                 }
-                Some(tombstone) => tombstone,
-                None => self.create_key(keys, &subject, 1, false).await?,
-            };
+                Some(tombstone) => resolved.push(tombstone),
+                None => to_create.push(self.new_key(&subject, 1)),
+            }
+        }
+        if !to_create.is_empty() {
+            // First writer wins: the stored keys may be other processes'.
+            let readmit = self.forgotten == ForgottenSubjects::Readmit;
+            resolved.extend(keys.create_many(to_create, readmit).await?);
+        }
+        for stored in resolved {
             let key = self.unwrap_stored(&stored)?;
             let cached = match &key {
                 ScopeKey::Active { key, version } => CachedKey::Active {
@@ -228,32 +238,25 @@ impl Crypto {
             };
             if !self.ttl.is_zero() {
                 self.cache()
-                    .insert(subject.clone(), (Instant::now(), cached));
+                    .insert(stored.subject.clone(), (Instant::now(), cached));
             }
-            ring.keys.insert(subject, key);
+            ring.keys.insert(stored.subject, key);
         }
         Ok(ring)
     }
 
-    async fn create_key<K: KeyStore>(
-        &self,
-        keys: &K,
-        subject: &SubjectId,
-        key_version: u32,
-        replace_forgotten: bool,
-    ) -> Result<StoredKey, Error> {
+    /// A fresh data key for `subject`, wrapped under the current master key.
+    fn new_key(&self, subject: &SubjectId, key_version: u32) -> StoredKey {
         let data_key = cipher::random_key();
         let master = self.masters.current();
-        let candidate = StoredKey {
+        StoredKey {
             subject: subject.clone(),
             key_version,
             state: KeyState::Active {
                 wrapped: master.wrap(&data_key, subject, key_version),
                 master_key_id: master.id().to_owned(),
             },
-        };
-        // First writer wins: the stored key may be another process's.
-        keys.create(candidate, replace_forgotten).await
+        }
     }
 
     /// Forgets a subject: destroys its data key (a tombstone with the time stays)

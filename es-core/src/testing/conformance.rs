@@ -786,6 +786,23 @@ pub async fn key_creation_is_first_writer_wins<S: ConformantStore>(store: S) {
         racing.windows(2).all(|w| w[0] == w[1]),
         "every racer gets the same key"
     );
+
+    // In a batch: new subjects are created, existing ones returned as stored.
+    let fresh = subject("batch-new");
+    let mut batch = store
+        .create_many(
+            vec![
+                active(&fresh, 1, b"new", "m1"),
+                active(&s, 1, b"ignored", "m1"),
+            ],
+            false,
+        )
+        .await
+        .expect("create many");
+    batch.sort_by(|a, b| a.subject.cmp(&b.subject));
+    let mut expected = vec![active(&fresh, 1, b"new", "m1"), first];
+    expected.sort_by(|a, b| a.subject.cmp(&b.subject));
+    assert_eq!(batch, expected);
 }
 
 /// Loading returns the stored keys of known subjects only.
