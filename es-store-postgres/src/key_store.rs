@@ -234,6 +234,39 @@ impl KeyStore for PgStore {
 }
 
 impl PgStore {
+    /// Evicts forgotten subjects from `crypto`'s key cache as other processes
+    /// forget them, until the returned task is aborted. A lost connection is
+    /// re-established; while it is down, the cache's time to live bounds how long
+    /// a forgotten key stays usable here.
+    pub fn watch_forgotten(
+        &self,
+        crypto: std::sync::Arc<es_core::Crypto>,
+    ) -> tokio::task::JoinHandle<()> {
+        let pool = self.pool().clone();
+        tokio::spawn(async move {
+            loop {
+                let mut listener = match sqlx::postgres::PgListener::connect_with(&pool).await {
+                    Ok(listener) => listener,
+                    Err(error) => {
+                        tracing::warn!(%error, "cannot listen for forgotten subjects; retrying");
+                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                        continue;
+                    }
+                };
+                if let Err(error) = listener.listen("es_forgotten").await {
+                    tracing::warn!(%error, "cannot listen for forgotten subjects; retrying");
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    continue;
+                }
+                while let Ok(Some(notification)) = listener.try_recv().await {
+                    if let Ok(subject) = SubjectId::new(notification.payload()) {
+                        crypto.evict(&subject);
+                    }
+                }
+            }
+        })
+    }
+
     /// The maintenance step after forgetting subjects: rewrites the key table so
     /// that destroyed keys leave no dead row versions behind (PostgreSQL keeps
     /// an updated row's old version until vacuum, and plain `VACUUM` only marks

@@ -259,6 +259,13 @@ impl Crypto {
         }
     }
 
+    /// Drops a subject's cached key, so the next use reads the key store. Call it
+    /// when another process forgot the subject (the PostgreSQL store announces
+    /// forgets on a channel: see `PgStore::watch_forgotten`).
+    pub fn evict(&self, subject: &SubjectId) {
+        self.cache().remove(subject);
+    }
+
     /// Forgets a subject: destroys its data key (a tombstone with the time stays)
     /// and appends [`SystemEvent::SubjectForgotten`] to its `$subject-…` stream
     /// in the same transaction. Forgetting twice writes nothing the second time.

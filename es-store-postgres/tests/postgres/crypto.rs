@@ -147,3 +147,41 @@ async fn a_forgotten_canary_is_nowhere_in_the_database() {
     let loaded = repo.load("p1").await.unwrap();
     assert!(loaded.state.name.unwrap().is_shredded());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forget_in_one_process_evicts_the_key_cached_in_another() {
+    let store = fresh_store().await;
+    let master = MasterKey::generate("shared").unwrap();
+    // Two "processes": separate Crypto instances with caches that would keep a
+    // key for an hour.
+    let here = Arc::new(
+        Crypto::new(MasterKeyring::new(master.clone()))
+            .with_cache_ttl(std::time::Duration::from_secs(3600)),
+    );
+    let there = Arc::new(
+        Crypto::new(MasterKeyring::new(master))
+            .with_cache_ttl(std::time::Duration::from_secs(3600)),
+    );
+    let watcher = store.watch_forgotten(Arc::clone(&here));
+    let user = SubjectId::new("cached-user").unwrap();
+    let value = Personal::new(user.clone(), "secret".to_owned());
+    let sealed = here.seal_value(&store, b"r", &value).await.unwrap();
+    let opened: Personal<String> = here.open_value(&store, b"r", &sealed).await.unwrap();
+    assert!(opened.value().is_some(), "cached here now");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await; // the watcher listens
+
+    there.forget(&store, &user).await.unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let opened: Personal<String> = here.open_value(&store, b"r", &sealed).await.unwrap();
+        if opened.is_shredded() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the other process's cache still opens the forgotten subject's data"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    watcher.abort();
+}
