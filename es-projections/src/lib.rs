@@ -1,1 +1,28 @@
-//! Placeholder: filled by a later issue.
+//! Projection runners of the `es` framework: read models fed from the global
+//! log, with the checkpoint committed atomically with the writes, so a crash
+//! never applies an event twice or skips one.
+//!
+//! - [`Projection`]: names itself, says what it reads, and turns each
+//!   [`Change`] (an event, or a forgotten subject to purge) into writes.
+//! - [`Sink`]: commits a batch of writes and the checkpoint, all or nothing,
+//!   compare-and-set on the checkpoint (which fences out a stale runner).
+//!   [`MemoryKv`] is the in-memory key-value sink; [`KvBatch`] is the
+//!   key-value vocabulary the Redis and SQL sinks share.
+//! - [`Runner`]: batches, decodes (opening personal data), applies, commits,
+//!   retries with backoff behind a circuit breaker, and sends poison events to
+//!   the [`DeadLetters`] with a halt or skip policy. [`Progress`] gives
+//!   read-your-writes.
+
+mod dead_letter;
+mod kv;
+mod projection;
+mod runner;
+mod sink;
+
+pub use dead_letter::{BoxFuture, DeadLetter, DeadLetters, MemoryDeadLetters};
+pub use kv::{KvBatch, KvOp, MemoryKv};
+pub use projection::{Change, EventMeta, Projection, ProjectionError};
+pub use runner::{
+    Backoff, FailurePolicy, Progress, Runner, RunnerError, RunnerOptions, Step, WaitError,
+};
+pub use sink::{Sink, SinkError};

@@ -1,0 +1,167 @@
+//! [`MemoryKv`]: an in-memory key-value sink, for tests and prototypes.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use es_core::Checkpoint;
+
+use super::{KvBatch, KvOp};
+use crate::{Sink, SinkError};
+
+#[derive(Default)]
+struct State {
+    values: BTreeMap<String, String>,
+    tags: HashMap<String, BTreeSet<String>>,
+    checkpoints: HashMap<String, Checkpoint>,
+    /// Test hook: commits that fail before writing anything.
+    fail_before: u32,
+    /// Test hook: commits that write, then report a failure (a lost ack).
+    fail_after: u32,
+}
+
+/// An in-memory key-value read model. Clones share the data.
+///
+/// ```
+/// use es_projections::{KvBatch, MemoryKv, Sink};
+/// use es_core::Checkpoint;
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let kv = MemoryKv::new();
+/// let mut batch = KvBatch::default();
+/// batch.set("k", "v");
+/// kv.commit("p", batch, None, Checkpoint::START).await.unwrap();
+/// assert_eq!(kv.get("k").as_deref(), Some("v"));
+/// assert_eq!(kv.checkpoint("p").await.unwrap(), Some(Checkpoint::START));
+/// # });
+/// ```
+#[derive(Clone, Default)]
+pub struct MemoryKv {
+    state: Arc<Mutex<State>>,
+}
+
+impl std::fmt::Debug for MemoryKv {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryKv")
+            .field("keys", &self.lock().values.len())
+            .finish()
+    }
+}
+
+impl MemoryKv {
+    /// An empty model.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The value at `key`.
+    pub fn get(&self, key: &str) -> Option<String> {
+        self.lock().values.get(key).cloned()
+    }
+
+    /// Every key and value, in key order.
+    pub fn entries(&self) -> BTreeMap<String, String> {
+        self.lock().values.clone()
+    }
+
+    /// Makes the next `n` commits fail before writing anything (for tests of the
+    /// runner's retries).
+    pub fn fail_next_commits(&self, n: u32) {
+        self.lock().fail_before = n;
+    }
+
+    /// Makes the next `n` commits write and then report a failure, as when the
+    /// acknowledgement of a commit is lost.
+    pub fn lose_next_acks(&self, n: u32) {
+        self.lock().fail_after = n;
+    }
+}
+
+/// Applies `ops` to `values` and `tags`; fails without changing anything.
+fn apply(
+    values: &mut BTreeMap<String, String>,
+    tags: &mut HashMap<String, BTreeSet<String>>,
+    ops: Vec<KvOp>,
+) -> Result<(), SinkError> {
+    let (mut next_values, mut next_tags) = (values.clone(), tags.clone());
+    for op in ops {
+        match op {
+            KvOp::Set { key, value } => {
+                next_values.insert(key, value);
+            }
+            KvOp::Delete { key } => {
+                next_values.remove(&key);
+            }
+            KvOp::IncrBy { key, delta } => {
+                let current = match next_values.get(&key) {
+                    Some(v) => v.parse::<i64>().map_err(|e| {
+                        SinkError::failed(format!("value at {key} is not an integer"), e)
+                    })?,
+                    None => 0,
+                };
+                let sum = current.checked_add(delta).ok_or_else(|| SinkError::Failed {
+                    message: format!("integer overflow at {key}"),
+                    source: None,
+                })?;
+                next_values.insert(key, sum.to_string());
+            }
+            KvOp::Tag { subject, key } => {
+                next_tags.entry(subject).or_default().insert(key);
+            }
+            KvOp::Purge { subject } => {
+                for key in next_tags.remove(&subject).unwrap_or_default() {
+                    next_values.remove(&key);
+                }
+            }
+        }
+    }
+    *values = next_values;
+    *tags = next_tags;
+    Ok(())
+}
+
+impl Sink for MemoryKv {
+    type Batch = KvBatch;
+
+    async fn checkpoint(&self, projection: &str) -> Result<Option<Checkpoint>, SinkError> {
+        Ok(self.lock().checkpoints.get(projection).copied())
+    }
+
+    async fn commit(
+        &self,
+        projection: &str,
+        batch: KvBatch,
+        expected: Option<Checkpoint>,
+        next: Checkpoint,
+    ) -> Result<(), SinkError> {
+        let mut state = self.lock();
+        if state.fail_before > 0 {
+            state.fail_before -= 1;
+            return Err(SinkError::Unavailable {
+                message: "injected failure before the write".into(),
+                source: None,
+            });
+        }
+        if state.checkpoints.get(projection).copied() != expected {
+            return Err(SinkError::Fenced {
+                projection: projection.to_owned(),
+            });
+        }
+        let State { values, tags, .. } = &mut *state;
+        apply(values, tags, batch.into_ops())?;
+        state.checkpoints.insert(projection.to_owned(), next);
+        if state.fail_after > 0 {
+            state.fail_after -= 1;
+            return Err(SinkError::Unavailable {
+                message: "injected failure after the write (lost acknowledgement)".into(),
+                source: None,
+            });
+        }
+        Ok(())
+    }
+}
