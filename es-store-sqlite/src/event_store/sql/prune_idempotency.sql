@@ -1,0 +1,1 @@
+DELETE FROM es_idempotency WHERE created_at < ?1

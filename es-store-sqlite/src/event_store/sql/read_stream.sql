@@ -1,0 +1,6 @@
+SELECT position, commit_seq, stream_id, version, event_id, event_type, schema_version,
+       payload, recorded_at, correlation_id, causation_id, idempotency_key, headers
+FROM es_events
+WHERE stream_id = ?1 AND version > ?2
+ORDER BY version
+LIMIT ?3

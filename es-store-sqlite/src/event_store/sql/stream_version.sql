@@ -1,0 +1,1 @@
+SELECT version FROM es_streams WHERE stream_id = ?1

@@ -1,0 +1,17 @@
+//! es-store-sqlite on real files: the conformance suite (a fresh file per test),
+//! the file's settings and maintenance, two processes writing one file, a
+//! writer killed mid-batch, the store against the reference model, and what it
+//! keeps beyond the shared contract.
+
+#[path = "sqlite/conformance.rs"]
+mod conformance;
+#[path = "sqlite/file.rs"]
+mod file;
+#[path = "sqlite/model.rs"]
+mod model;
+#[path = "sqlite/processes.rs"]
+mod processes;
+#[path = "sqlite/records.rs"]
+mod records;
+#[path = "sqlite/support.rs"]
+mod support;

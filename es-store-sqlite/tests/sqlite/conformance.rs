@@ -1,0 +1,5 @@
+//! The store conformance suite from es-core, on a fresh file per test.
+
+use es_store_sqlite::testing::fresh_store;
+
+es_core::store_conformance_tests!(fresh_store);
