@@ -132,12 +132,14 @@ pub struct Metadata {
 }
 
 impl Metadata {
-    /// Metadata recorded now, with nothing else set.
+    /// Metadata recorded now (at the microsecond precision every store keeps,
+    /// so that it reads back equal), with nothing else set.
     pub fn now() -> Self {
+        let now = Utc::now();
         Self {
             correlation_id: None,
             causation_id: None,
-            recorded_at: Utc::now(),
+            recorded_at: DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now),
             idempotency_key: None,
             headers: BTreeMap::new(),
         }

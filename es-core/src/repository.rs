@@ -515,7 +515,7 @@ impl<A: Aggregate, S: EventStore + SnapshotStore + KeyStore, C: Codec> Repositor
             let metadata = Metadata {
                 correlation_id: options.correlation_id,
                 causation_id: options.causation_id,
-                recorded_at: Utc::now(),
+                recorded_at: Metadata::now().recorded_at,
                 idempotency_key: options.idempotency_key.clone(),
                 headers: options.headers.clone(),
             };

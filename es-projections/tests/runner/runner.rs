@@ -1,0 +1,222 @@
+//! The runner's behaviours.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use es_core::{MemoryStore, SubjectId};
+use es_projections::{
+    Backoff, DeadLetters, FailurePolicy, MemoryDeadLetters, MemoryKv, Runner, RunnerError,
+    RunnerOptions, Step,
+};
+
+use crate::domain::{Balances, Command, crypto, poison, repo, workload};
+
+fn fast() -> RunnerOptions {
+    RunnerOptions {
+        batch_size: 7,
+        backoff: Backoff {
+            base: Duration::from_millis(1),
+            max: Duration::from_millis(5),
+            breaker_after: 3,
+            breaker_cooldown: Duration::from_millis(10),
+        },
+        failure_policy: FailurePolicy::Halt,
+    }
+}
+
+fn runner(
+    store: &MemoryStore,
+    kv: &MemoryKv,
+    crypto: &Arc<es_core::Crypto>,
+    letters: &MemoryDeadLetters,
+) -> Runner<Balances, MemoryStore> {
+    Runner::new(Balances, kv.clone(), store.clone(), Arc::new(letters.clone()))
+        .with_crypto(Arc::clone(crypto))
+        .with_options(fast())
+}
+
+async fn drain(runner: &mut Runner<Balances, MemoryStore>) -> Result<(), RunnerError> {
+    while runner.step().await? != Step::Idle {}
+    Ok(())
+}
+
+#[tokio::test]
+async fn projects_the_log_into_the_model() {
+    let (store, crypto) = (MemoryStore::new(), crypto());
+    let expected = workload(&repo(&store, &crypto), 3, 5).await;
+    let kv = MemoryKv::new();
+    let mut runner = runner(&store, &kv, &crypto, &MemoryDeadLetters::new());
+    drain(&mut runner).await.unwrap();
+    assert_eq!(kv.entries(), expected);
+    assert_eq!(runner.step().await.unwrap(), Step::Idle);
+}
+
+#[tokio::test]
+async fn exactly_once_with_a_failure_injected_at_every_step() {
+    let (store, crypto) = (MemoryStore::new(), crypto());
+    let expected = workload(&repo(&store, &crypto), 4, 6).await;
+
+    // Before the write: the commit fails and is retried.
+    let kv = MemoryKv::new();
+    let mut r = runner(&store, &kv, &crypto, &MemoryDeadLetters::new());
+    kv.fail_next_commits(5);
+    drain(&mut r).await.unwrap();
+    assert_eq!(kv.entries(), expected, "failures before the write");
+
+    // Between write and acknowledgement: the runner learns from the stored
+    // checkpoint that its commit landed, and does not apply it again.
+    let kv = MemoryKv::new();
+    let mut r = runner(&store, &kv, &crypto, &MemoryDeadLetters::new());
+    kv.lose_next_acks(3);
+    drain(&mut r).await.unwrap();
+    assert_eq!(kv.entries(), expected, "lost acknowledgements");
+
+    // After the commit, a crash: a new runner resumes from the sink's checkpoint.
+    for crash_after in 1..=5 {
+        let kv = MemoryKv::new();
+        let mut first = runner(&store, &kv, &crypto, &MemoryDeadLetters::new());
+        for _ in 0..crash_after {
+            first.step().await.unwrap();
+        }
+        drop(first);
+        let mut second = runner(&store, &kv, &crypto, &MemoryDeadLetters::new());
+        drain(&mut second).await.unwrap();
+        assert_eq!(kv.entries(), expected, "crash after {crash_after} batches");
+    }
+}
+
+#[tokio::test]
+async fn a_poison_event_halts_by_default_after_committing_what_came_before() {
+    let (store, crypto) = (MemoryStore::new(), crypto());
+    let repo = repo(&store, &crypto);
+    repo.execute("p", Command::Open(SubjectId::new("o").unwrap(), "O".into()))
+        .await
+        .unwrap();
+    repo.execute("p", Command::Deposit(5)).await.unwrap();
+    // (In a stream of its own: the poison would stop the aggregate loading too.)
+    poison(&store, "z").await;
+    repo.execute("p", Command::Deposit(7)).await.unwrap();
+
+    let (kv, letters) = (MemoryKv::new(), MemoryDeadLetters::new());
+    let mut r = runner(&store, &kv, &crypto, &letters);
+    let err = drain(&mut r).await.unwrap_err();
+    assert!(matches!(err, RunnerError::Halted { ref event_type, .. } if event_type == "Deposited"), "{err:?}");
+    assert_eq!(kv.get("account-p:balance").as_deref(), Some("5"), "the event before is committed");
+    let dead = letters.list("balances").await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert!(dead[0].error.contains("Deposited"), "{}", dead[0].error);
+    // It stays halted at the same place.
+    assert!(matches!(r.step().await, Err(RunnerError::Halted { .. })));
+    assert_eq!(letters.list("balances").await.unwrap().len(), 1, "recorded once");
+}
+
+#[tokio::test]
+async fn skip_and_record_goes_past_poison_events_and_failing_handlers() {
+    let (store, crypto) = (MemoryStore::new(), crypto());
+    let repo = repo(&store, &crypto);
+    repo.execute("p", Command::Open(SubjectId::new("o").unwrap(), "O".into()))
+        .await
+        .unwrap();
+    poison(&store, "z").await;
+    repo.execute("p", Command::Deposit(999)).await.unwrap(); // the handler refuses it
+    repo.execute("p", Command::Deposit(7)).await.unwrap();
+
+    let (kv, letters) = (MemoryKv::new(), MemoryDeadLetters::new());
+    let mut r = runner(&store, &kv, &crypto, &letters).with_options(RunnerOptions {
+        failure_policy: FailurePolicy::SkipAndRecord,
+        ..fast()
+    });
+    drain(&mut r).await.unwrap();
+    assert_eq!(kv.get("account-p:balance").as_deref(), Some("7"));
+    let dead = letters.list("balances").await.unwrap();
+    assert_eq!(dead.len(), 2);
+    assert!(dead[1].error.contains("unlucky"));
+}
+
+#[tokio::test]
+async fn forgetting_a_subject_purges_its_keys() {
+    let (store, crypto) = (MemoryStore::new(), crypto());
+    let repo = repo(&store, &crypto);
+    let canary = "Canary-Owner-4711";
+    let owner = SubjectId::new("owner-x").unwrap();
+    repo.execute("x", Command::Open(owner.clone(), canary.into()))
+        .await
+        .unwrap();
+    repo.execute("x", Command::Deposit(20)).await.unwrap();
+    repo.execute("y", Command::Open(SubjectId::new("owner-y").unwrap(), "Keep".into()))
+        .await
+        .unwrap();
+    let kv = MemoryKv::new();
+    let mut r = runner(&store, &kv, &crypto, &MemoryDeadLetters::new());
+    drain(&mut r).await.unwrap();
+    assert_eq!(kv.get("account-x:owner").as_deref(), Some(canary));
+
+    crypto.forget(&store, &owner).await.unwrap();
+    drain(&mut r).await.unwrap();
+    assert!(
+        kv.entries().iter().all(|(k, v)| !k.contains(canary) && !v.contains(canary)),
+        "{:?}",
+        kv.entries()
+    );
+    assert_eq!(kv.get("account-x:balance").as_deref(), Some("20"), "non-personal data stays");
+    assert_eq!(kv.get("account-y:owner").as_deref(), Some("Keep"));
+
+    // A rebuild from scratch after the forget never sees the name either.
+    let fresh = MemoryKv::new();
+    let mut rebuild = runner(&store, &fresh, &crypto, &MemoryDeadLetters::new());
+    drain(&mut rebuild).await.unwrap();
+    assert_eq!(fresh.entries(), kv.entries());
+}
+
+#[tokio::test]
+async fn a_second_runner_on_the_same_checkpoint_is_fenced() {
+    let (store, crypto) = (MemoryStore::new(), crypto());
+    let expected = workload(&repo(&store, &crypto), 2, 8).await;
+    let kv = MemoryKv::new();
+    let mut a = runner(&store, &kv, &crypto, &MemoryDeadLetters::new());
+    let mut b = runner(&store, &kv, &crypto, &MemoryDeadLetters::new());
+    a.step().await.unwrap();
+    b.step().await.unwrap(); // b loaded a's checkpoint and moved on from it
+    let err = a.step().await.unwrap_err();
+    assert!(matches!(err, RunnerError::Fenced { .. }), "{err:?}");
+    drain(&mut b).await.unwrap();
+    assert_eq!(kv.entries(), expected, "no batch applied twice");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_your_writes_waits_for_the_commands_checkpoint() {
+    let (store, crypto) = (MemoryStore::new(), crypto());
+    let repo = repo(&store, &crypto);
+    let kv = MemoryKv::new();
+    let r = runner(&store, &kv, &crypto, &MemoryDeadLetters::new());
+    let progress = r.progress();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(r.run(
+        || tokio::time::sleep(Duration::from_millis(5)),
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    repo.execute("w", Command::Open(SubjectId::new("o").unwrap(), "O".into()))
+        .await
+        .unwrap();
+    let done = repo.execute("w", Command::Deposit(42)).await.unwrap();
+    progress
+        .wait_for(done.checkpoint.unwrap(), Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(kv.get("account-w:balance").as_deref(), Some("42"));
+
+    stop.send(()).unwrap();
+    let runner = task.await.unwrap().unwrap();
+    assert_eq!(runner.checkpoint(), done.checkpoint, "graceful shutdown");
+
+    // Nobody is running now: waiting for a later write times out.
+    let later = repo.execute("w", Command::Deposit(1)).await.unwrap();
+    assert!(
+        progress
+            .wait_for(later.checkpoint.unwrap(), Duration::from_millis(50))
+            .await
+            .is_err()
+    );
+}
