@@ -34,7 +34,7 @@ pub use repository::{
 };
 pub use store::{
     AppendRequest, AppendResult, EventStore, ExpectedVersion, Idempotency, IdempotentRecord,
-    Snapshot, SnapshotStore,
+    PollEvery, Snapshot, SnapshotStore, Wakeup,
 };
 
 /// Derives [`Event`](trait@Event) for an enum of event types.

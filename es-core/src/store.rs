@@ -237,3 +237,33 @@ pub trait SnapshotStore: Send + Sync {
         schema_version: u32,
     ) -> impl Future<Output = Result<Option<Snapshot>, Error>> + Send;
 }
+
+/// Tells a subscriber of the global log when to read again: a store's
+/// notifications, or a timer.
+///
+/// A wake-up is only a hint: subscribers always read from their checkpoint, so
+/// a lost or coalesced wake-up delays an event, never drops it.
+pub trait Wakeup: Send {
+    /// Returns when the log may have new events.
+    fn wait(&mut self) -> impl Future<Output = ()> + Send;
+}
+
+/// Wakes up every `interval`: polling, for stores without notifications.
+///
+/// ```
+/// use std::time::Duration;
+/// use es_core::{PollEvery, Wakeup};
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+/// let mut poll = PollEvery(Duration::from_millis(1));
+/// poll.wait().await;
+/// # });
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct PollEvery(pub std::time::Duration);
+
+impl Wakeup for PollEvery {
+    async fn wait(&mut self) {
+        tokio::time::sleep(self.0).await;
+    }
+}

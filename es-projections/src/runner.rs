@@ -188,25 +188,22 @@ impl<P: Projection, S: EventStore + KeyStore, C: Codec> Runner<P, S, C> {
         .await
     }
 
-    /// Runs until `shutdown` resolves, finishing the batch in progress. `wait`
-    /// is awaited when the log has nothing new (a poll interval, or a store's
-    /// notifications).
-    pub async fn run<W, F>(
+    /// Runs until `shutdown` resolves, finishing the batch in progress. When the
+    /// log has nothing new, waits on `wakeup` (a store's notifications, or
+    /// [`PollEvery`](es_core::PollEvery)). Returns the runner, to inspect or run
+    /// again.
+    pub async fn run(
         mut self,
-        mut wait: impl FnMut() -> W,
-        shutdown: F,
-    ) -> Result<Self, RunnerError>
-    where
-        W: std::future::Future<Output = ()>,
-        F: std::future::Future<Output = ()>,
-    {
+        mut wakeup: impl es_core::Wakeup,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> Result<Self, RunnerError> {
         tokio::pin!(shutdown);
         loop {
             let idle = matches!(self.step().await?, Step::Idle);
             if idle {
                 tokio::select! {
                     () = &mut shutdown => return Ok(self),
-                    () = wait() => {}
+                    () = wakeup.wait() => {}
                 }
             } else if futures_ready(&mut shutdown).await {
                 return Ok(self);

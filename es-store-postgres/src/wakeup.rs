@@ -89,3 +89,9 @@ impl PgStore {
         }
     }
 }
+
+impl es_core::Wakeup for Wakeups {
+    async fn wait(&mut self) {
+        Wakeups::wait(self).await;
+    }
+}

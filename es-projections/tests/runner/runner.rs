@@ -192,7 +192,7 @@ async fn read_your_writes_waits_for_the_commands_checkpoint() {
     let progress = r.progress();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(r.run(
-        || tokio::time::sleep(Duration::from_millis(5)),
+        es_core::PollEvery(Duration::from_millis(5)),
         async {
             let _ = stopped.await;
         },
