@@ -90,12 +90,7 @@ impl<P: Projection, S, C> std::fmt::Debug for Runner<P, S, C> {
 
 impl<P: Projection, S: EventStore + KeyStore> Runner<P, S, Bincode> {
     /// A runner with the default codec and options.
-    pub fn new(
-        projection: P,
-        sink: P::Sink,
-        store: S,
-        dead_letters: Arc<dyn DeadLetters>,
-    ) -> Self {
+    pub fn new(projection: P, sink: P::Sink, store: S, dead_letters: Arc<dyn DeadLetters>) -> Self {
         Self::with_codec(projection, sink, store, Bincode, dead_letters)
     }
 }
@@ -257,7 +252,13 @@ impl<P: Projection, S: EventStore + KeyStore, C: Codec> Runner<P, S, C> {
             let outcome = match decoded {
                 Ok(Decoded::Event(event)) => self
                     .projection
-                    .apply(Change::Event { event: &event, meta: &meta }, &mut batch)
+                    .apply(
+                        Change::Event {
+                            event: &event,
+                            meta: &meta,
+                        },
+                        &mut batch,
+                    )
                     .map_err(|e| e.to_string()),
                 Ok(Decoded::Forgotten(subject)) => self
                     .projection
@@ -309,7 +310,10 @@ impl<P: Projection, S: EventStore + KeyStore, C: Codec> Runner<P, S, C> {
 
     /// Decodes the relevant events in one pass (one key round trip); if that
     /// fails, one by one, to isolate the ones that do not decode.
-    async fn decode(&self, events: &[&RecordedEvent]) -> Vec<Result<Decoded<P::Event>, es_core::Error>> {
+    async fn decode(
+        &self,
+        events: &[&RecordedEvent],
+    ) -> Vec<Result<Decoded<P::Event>, es_core::Error>> {
         let owned: Vec<RecordedEvent> = events
             .iter()
             .filter(|e| !e.event_type.starts_with('$'))
@@ -397,11 +401,7 @@ impl<P: Projection, S: EventStore + KeyStore, C: Codec> Runner<P, S, C> {
         let expected = self.checkpoint;
         let mut attempt = 0;
         loop {
-            match self
-                .sink
-                .commit(&name, batch.clone(), expected, next)
-                .await
-            {
+            match self.sink.commit(&name, batch.clone(), expected, next).await {
                 Ok(()) => break,
                 Err(SinkError::Fenced { projection }) => {
                     return Err(RunnerError::Fenced { projection });
@@ -437,7 +437,9 @@ impl<P: Projection, S: EventStore + KeyStore, C: Codec> Runner<P, S, C> {
                     tracing::warn!(attempt, %message, "sink unavailable; retrying");
                     tokio::time::sleep(self.options.backoff.delay(attempt)).await;
                 }
-                Err(SinkError::Fenced { projection }) => return Err(RunnerError::Fenced { projection }),
+                Err(SinkError::Fenced { projection }) => {
+                    return Err(RunnerError::Fenced { projection });
+                }
                 Err(other) => return Err(RunnerError::Sink(other)),
             }
         }
@@ -450,7 +452,9 @@ enum Decoded<E> {
 }
 
 /// Whether `future` is already complete (without waiting).
-async fn futures_ready<F: std::future::Future<Output = ()>>(future: &mut std::pin::Pin<&mut F>) -> bool {
+async fn futures_ready<F: std::future::Future<Output = ()>>(
+    future: &mut std::pin::Pin<&mut F>,
+) -> bool {
     tokio::select! {
         biased;
         () = future.as_mut() => true,

@@ -19,7 +19,9 @@ pub enum SinkError {
     },
     /// The stored checkpoint was not the one this runner last committed:
     /// another runner moved it (this one is stale and must stop).
-    #[error("the checkpoint of projection `{projection}` moved under this runner: another runner is active")]
+    #[error(
+        "the checkpoint of projection `{projection}` moved under this runner: another runner is active"
+    )]
     Fenced {
         /// The projection.
         projection: String,

@@ -104,10 +104,12 @@ fn apply(
                     })?,
                     None => 0,
                 };
-                let sum = current.checked_add(delta).ok_or_else(|| SinkError::Failed {
-                    message: format!("integer overflow at {key}"),
-                    source: None,
-                })?;
+                let sum = current
+                    .checked_add(delta)
+                    .ok_or_else(|| SinkError::Failed {
+                        message: format!("integer overflow at {key}"),
+                        source: None,
+                    })?;
                 next_values.insert(key, sum.to_string());
             }
             KvOp::Tag { subject, key } => {

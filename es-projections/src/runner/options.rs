@@ -47,7 +47,9 @@ impl Backoff {
         if attempt > self.breaker_after {
             return self.breaker_cooldown;
         }
-        let factor = 1u32.checked_shl(attempt.saturating_sub(1)).unwrap_or(u32::MAX);
+        let factor = 1u32
+            .checked_shl(attempt.saturating_sub(1))
+            .unwrap_or(u32::MAX);
         let ceiling = self.base.saturating_mul(factor).min(self.max);
         let nanos = u64::try_from(ceiling.as_nanos()).unwrap_or(u64::MAX);
         if nanos == 0 {

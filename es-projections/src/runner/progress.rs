@@ -38,7 +38,11 @@ impl Progress {
     }
 
     /// Waits until the committed checkpoint is at or past `checkpoint`.
-    pub async fn wait_for(&self, checkpoint: Checkpoint, timeout: Duration) -> Result<(), WaitError> {
+    pub async fn wait_for(
+        &self,
+        checkpoint: Checkpoint,
+        timeout: Duration,
+    ) -> Result<(), WaitError> {
         let mut receiver = self.sender.subscribe();
         let reached = receiver.wait_for(|current| current.is_some_and(|c| c >= checkpoint));
         match tokio::time::timeout(timeout, reached).await {

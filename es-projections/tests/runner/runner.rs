@@ -30,9 +30,14 @@ fn runner(
     crypto: &Arc<es_core::Crypto>,
     letters: &MemoryDeadLetters,
 ) -> Runner<Balances, MemoryStore> {
-    Runner::new(Balances, kv.clone(), store.clone(), Arc::new(letters.clone()))
-        .with_crypto(Arc::clone(crypto))
-        .with_options(fast())
+    Runner::new(
+        Balances,
+        kv.clone(),
+        store.clone(),
+        Arc::new(letters.clone()),
+    )
+    .with_crypto(Arc::clone(crypto))
+    .with_options(fast())
 }
 
 async fn drain(runner: &mut Runner<Balances, MemoryStore>) -> Result<(), RunnerError> {
@@ -100,14 +105,25 @@ async fn a_poison_event_halts_by_default_after_committing_what_came_before() {
     let (kv, letters) = (MemoryKv::new(), MemoryDeadLetters::new());
     let mut r = runner(&store, &kv, &crypto, &letters);
     let err = drain(&mut r).await.unwrap_err();
-    assert!(matches!(err, RunnerError::Halted { ref event_type, .. } if event_type == "Deposited"), "{err:?}");
-    assert_eq!(kv.get("account-p:balance").as_deref(), Some("5"), "the event before is committed");
+    assert!(
+        matches!(err, RunnerError::Halted { ref event_type, .. } if event_type == "Deposited"),
+        "{err:?}"
+    );
+    assert_eq!(
+        kv.get("account-p:balance").as_deref(),
+        Some("5"),
+        "the event before is committed"
+    );
     let dead = letters.list("balances").await.unwrap();
     assert_eq!(dead.len(), 1);
     assert!(dead[0].error.contains("Deposited"), "{}", dead[0].error);
     // It stays halted at the same place.
     assert!(matches!(r.step().await, Err(RunnerError::Halted { .. })));
-    assert_eq!(letters.list("balances").await.unwrap().len(), 1, "recorded once");
+    assert_eq!(
+        letters.list("balances").await.unwrap().len(),
+        1,
+        "recorded once"
+    );
 }
 
 #[tokio::test]
@@ -143,9 +159,12 @@ async fn forgetting_a_subject_purges_its_keys() {
         .await
         .unwrap();
     repo.execute("x", Command::Deposit(20)).await.unwrap();
-    repo.execute("y", Command::Open(SubjectId::new("owner-y").unwrap(), "Keep".into()))
-        .await
-        .unwrap();
+    repo.execute(
+        "y",
+        Command::Open(SubjectId::new("owner-y").unwrap(), "Keep".into()),
+    )
+    .await
+    .unwrap();
     let kv = MemoryKv::new();
     let mut r = runner(&store, &kv, &crypto, &MemoryDeadLetters::new());
     drain(&mut r).await.unwrap();
@@ -154,11 +173,17 @@ async fn forgetting_a_subject_purges_its_keys() {
     crypto.forget(&store, &owner).await.unwrap();
     drain(&mut r).await.unwrap();
     assert!(
-        kv.entries().iter().all(|(k, v)| !k.contains(canary) && !v.contains(canary)),
+        kv.entries()
+            .iter()
+            .all(|(k, v)| !k.contains(canary) && !v.contains(canary)),
         "{:?}",
         kv.entries()
     );
-    assert_eq!(kv.get("account-x:balance").as_deref(), Some("20"), "non-personal data stays");
+    assert_eq!(
+        kv.get("account-x:balance").as_deref(),
+        Some("20"),
+        "non-personal data stays"
+    );
     assert_eq!(kv.get("account-y:owner").as_deref(), Some("Keep"));
 
     // A rebuild from scratch after the forget never sees the name either.
@@ -191,12 +216,9 @@ async fn read_your_writes_waits_for_the_commands_checkpoint() {
     let r = runner(&store, &kv, &crypto, &MemoryDeadLetters::new());
     let progress = r.progress();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(r.run(
-        es_core::PollEvery(Duration::from_millis(5)),
-        async {
-            let _ = stopped.await;
-        },
-    ));
+    let task = tokio::spawn(r.run(es_core::PollEvery(Duration::from_millis(5)), async {
+        let _ = stopped.await;
+    }));
     repo.execute("w", Command::Open(SubjectId::new("o").unwrap(), "O".into()))
         .await
         .unwrap();
