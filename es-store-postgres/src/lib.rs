@@ -4,6 +4,7 @@ mod error;
 mod event_store;
 mod horizon;
 mod key_store;
+mod runner_lock;
 mod snapshot_store;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -17,6 +18,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 pub use error::Error;
 pub use horizon::{Horizon, HorizonHolder};
+pub use runner_lock::RunnerLock;
 pub use wakeup::{Wakeup, Wakeups};
 
 /// The embedded migrations: the event, idempotency, snapshot and key tables.

@@ -7,6 +7,8 @@ mod conformance;
 mod crypto;
 #[path = "postgres/faults.rs"]
 mod faults;
+#[path = "postgres/locks.rs"]
+mod locks;
 #[path = "postgres/ordering.rs"]
 mod ordering;
 #[path = "postgres/support.rs"]
