@@ -159,8 +159,11 @@ impl<P: Projection, S: EventStore + KeyStore, C: Codec> Runner<P, S, C> {
         let from = self.checkpoint.unwrap_or(Checkpoint::START);
         let events = self.read(from).await?;
         let Some(last) = events.last().map(RecordedEvent::checkpoint) else {
+            metrics::gauge!("es_projection_lag_seconds", "projection" => name).set(0.0);
             return Ok(Step::Idle);
         };
+        let started = std::time::Instant::now();
+        let newest = events.last().map(|e| e.metadata.recorded_at);
         let read = events.len();
         let span = tracing::info_span!("projection batch", projection = %name, events = read);
         async {
@@ -173,6 +176,16 @@ impl<P: Projection, S: EventStore + KeyStore, C: Codec> Runner<P, S, C> {
                 && Some(next) != self.checkpoint
             {
                 self.commit(batch, next).await?;
+            }
+            metrics::histogram!("es_projection_batch_seconds", "projection" => name.clone())
+                .record(started.elapsed().as_secs_f64());
+            metrics::counter!("es_projection_events_total", "projection" => name.clone())
+                .increment(applied as u64);
+            if let Some(newest) = newest {
+                // How old the newest event of the batch is: the delay between a
+                // write and its appearance in the read model.
+                let lag = (Utc::now() - newest).num_milliseconds().max(0) as f64 / 1000.0;
+                metrics::gauge!("es_projection_lag_seconds", "projection" => name.clone()).set(lag);
             }
             if let Some((_, error)) = halt {
                 return Err(error);
@@ -387,6 +400,8 @@ impl<P: Projection, S: EventStore + KeyStore, C: Codec> Runner<P, S, C> {
                 recorded_at: Utc::now(),
             })
             .await?;
+        metrics::counter!("es_projection_dead_letters_total", "projection" => self.projection.name().to_owned())
+            .increment(1);
         Ok(())
     }
 
@@ -408,6 +423,8 @@ impl<P: Projection, S: EventStore + KeyStore, C: Codec> Runner<P, S, C> {
                 }
                 Err(SinkError::Unavailable { message, .. }) => {
                     attempt += 1;
+                    metrics::counter!("es_projection_retries_total", "projection" => name.clone())
+                        .increment(1);
                     tracing::warn!(projection = %name, attempt, %message, "sink unavailable; retrying");
                     tokio::time::sleep(self.options.backoff.delay(attempt)).await;
                     match self.retry_sink(|| self.sink.checkpoint(&name)).await? {
