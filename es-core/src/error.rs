@@ -124,6 +124,16 @@ pub enum Error {
         reason: &'static str,
     },
 
+    /// The file named by `ES_MASTER_KEY_FILE` could not be read.
+    #[error("cannot read the master key file {path} (ES_MASTER_KEY_FILE)")]
+    MasterKeyFile {
+        /// The path.
+        path: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+
     /// A data key was wrapped by a master key that is not configured.
     #[error(
         "data keys are wrapped by master key `{master_key_id}`, which is not configured: add it to ES_MASTER_KEY (current key first) or ES_MASTER_KEY_FILE"

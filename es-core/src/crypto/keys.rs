@@ -204,6 +204,50 @@ impl MasterKeyring {
         Ok(Self { current, previous })
     }
 
+    /// Reads the configuration: `ES_MASTER_KEY` (keys, current first), else the
+    /// file named by `ES_MASTER_KEY_FILE`. `Ok(None)` when neither is set.
+    ///
+    /// The environment and the file system are passed in, so that es-core does
+    /// no IO itself; an application calls it with `std::env::var` and
+    /// `std::fs::read_to_string`:
+    ///
+    /// ```
+    /// use es_core::MasterKeyring;
+    ///
+    /// let ring = MasterKeyring::from_sources(
+    ///     |name| std::env::var(name).ok(),
+    ///     |path| std::fs::read_to_string(path),
+    /// );
+    /// # let _ = ring;
+    ///
+    /// // What a test (or an application with its own configuration) passes:
+    /// let ring = MasterKeyring::from_sources(
+    ///     |name| (name == "ES_MASTER_KEY").then(|| "k1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=".to_owned()),
+    ///     |_| unreachable!(),
+    /// )
+    /// .unwrap()
+    /// .unwrap();
+    /// assert_eq!(ring.current().id(), "k1");
+    /// ```
+    pub fn from_sources(
+        env: impl Fn(&str) -> Option<String>,
+        read_file: impl Fn(&std::path::Path) -> std::io::Result<String>,
+    ) -> Result<Option<Self>, Error> {
+        if let Some(text) = env("ES_MASTER_KEY").filter(|t| !t.trim().is_empty()) {
+            return Self::parse(&text).map(Some);
+        }
+        let Some(path) = env("ES_MASTER_KEY_FILE").filter(|p| !p.trim().is_empty()) else {
+            return Ok(None);
+        };
+        let text = Zeroizing::new(read_file(std::path::Path::new(&path)).map_err(|source| {
+            Error::MasterKeyFile {
+                path: path.clone(),
+                source,
+            }
+        })?);
+        Self::parse(&text).map(Some)
+    }
+
     /// The key that wraps new data keys.
     pub fn current(&self) -> &MasterKey {
         &self.current

@@ -612,3 +612,53 @@ proptest! {
         })?;
     }
 }
+
+#[test]
+fn master_keys_come_from_the_environment_or_a_key_file() {
+    let key = "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+    let env = |vars: &'static [(&'static str, &'static str)]| {
+        move |name: &str| {
+            vars.iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| (*v).to_owned())
+        }
+    };
+    let no_file = |_: &std::path::Path| -> std::io::Result<String> { unreachable!() };
+    assert!(
+        MasterKeyring::from_sources(env(&[]), no_file)
+            .unwrap()
+            .is_none()
+    );
+    let ring = MasterKeyring::from_sources(
+        env(&[(
+            "ES_MASTER_KEY",
+            "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+        )]),
+        no_file,
+    )
+    .unwrap()
+    .unwrap();
+    assert_eq!(ring.current().id(), "k1");
+    let from_file = MasterKeyring::from_sources(env(&[("ES_MASTER_KEY_FILE", "/keys/es")]), |p| {
+        assert_eq!(p, std::path::Path::new("/keys/es"));
+        Ok(format!("{key}\n"))
+    })
+    .unwrap()
+    .unwrap();
+    assert_eq!(from_file.current().id(), "k1");
+    let missing = MasterKeyring::from_sources(env(&[("ES_MASTER_KEY_FILE", "/nope")]), |_| {
+        Err(std::io::Error::from(std::io::ErrorKind::NotFound))
+    })
+    .unwrap_err();
+    assert!(
+        missing.to_string().contains("ES_MASTER_KEY_FILE"),
+        "{missing}"
+    );
+    let bad =
+        MasterKeyring::from_sources(env(&[("ES_MASTER_KEY", "garbage!")]), no_file).unwrap_err();
+    assert!(bad.to_string().contains("ES_MASTER_KEY"), "{bad}");
+    assert!(
+        !bad.to_string().contains("garbage"),
+        "the key is never echoed"
+    );
+}
