@@ -11,6 +11,7 @@ mod error;
 mod event;
 mod id;
 mod memory;
+mod read_model;
 mod repository;
 mod store;
 #[cfg(feature = "testing")]
@@ -29,6 +30,7 @@ pub use id::{
     StreamVersion, SubjectId,
 };
 pub use memory::MemoryStore;
+pub use read_model::{KvBatch, KvOp, KvSink, Sink, SinkError};
 pub use repository::{
     AsOf, CommandError, CommandOptions, Executed, Loaded, Repository, RetryPolicy,
 };

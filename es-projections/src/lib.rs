@@ -17,12 +17,11 @@ mod dead_letter;
 mod kv;
 mod projection;
 mod runner;
-mod sink;
 
 pub use dead_letter::{BoxFuture, DeadLetter, DeadLetters, MemoryDeadLetters};
+pub use es_core::{KvSink, Sink, SinkError};
 pub use kv::{KvBatch, KvOp, MemoryKv};
 pub use projection::{Change, EventMeta, Projection, ProjectionError};
 pub use runner::{
     Backoff, FailurePolicy, Progress, Runner, RunnerError, RunnerOptions, Step, WaitError,
 };
-pub use sink::{Sink, SinkError};

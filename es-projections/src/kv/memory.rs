@@ -5,8 +5,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use es_core::Checkpoint;
 
-use super::{KvBatch, KvOp};
-use crate::{Sink, SinkError};
+use es_core::{KvBatch, KvOp, KvSink, Sink, SinkError};
 
 #[derive(Default)]
 struct State {
@@ -165,5 +164,15 @@ impl Sink for MemoryKv {
             });
         }
         Ok(())
+    }
+}
+
+impl KvSink for MemoryKv {
+    async fn get(&self, key: &str) -> Result<Option<String>, SinkError> {
+        Ok(MemoryKv::get(self, key))
+    }
+
+    async fn entries(&self) -> Result<BTreeMap<String, String>, SinkError> {
+        Ok(MemoryKv::entries(self))
     }
 }
