@@ -4,6 +4,7 @@ mod error;
 mod event_store;
 mod horizon;
 mod key_store;
+mod kv;
 mod runner_lock;
 mod snapshot_store;
 #[cfg(feature = "testing")]
@@ -18,6 +19,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 pub use error::Error;
 pub use horizon::{Horizon, HorizonHolder};
+pub use kv::PgKv;
 pub use runner_lock::RunnerLock;
 pub use wakeup::{Wakeup, Wakeups};
 

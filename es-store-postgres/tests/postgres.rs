@@ -7,6 +7,8 @@ mod conformance;
 mod crypto;
 #[path = "postgres/faults.rs"]
 mod faults;
+#[path = "postgres/kv.rs"]
+mod kv;
 #[path = "postgres/locks.rs"]
 mod locks;
 #[path = "postgres/ordering.rs"]

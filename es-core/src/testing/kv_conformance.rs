@@ -1,0 +1,164 @@
+//! The key-value sink conformance suite: one public async function per
+//! behaviour of [`Sink`] + [`KvSink`], run against every key-value sink
+//! (in memory, Redis, SQL) through
+//! [`kv_sink_conformance_tests!`](crate::kv_sink_conformance_tests).
+
+use std::collections::BTreeMap;
+
+use crate::{Checkpoint, CommitId, KvBatch, KvSink, Position, SinkError};
+
+/// Turns the suite into `#[tokio::test]` functions for a sink factory: a path to
+/// an `async fn() -> S` returning an empty sink.
+#[macro_export]
+macro_rules! kv_sink_conformance_tests {
+    ($factory:path) => {
+        $crate::kv_sink_conformance_tests!(@each $factory;
+            writes_and_checkpoint_commit_together,
+            commit_is_a_compare_and_set_on_the_checkpoint,
+            a_failing_batch_writes_nothing,
+            ops_apply_in_order,
+            purge_removes_every_tagged_key,
+            checkpoints_are_kept_per_projection,
+        );
+    };
+    (@each $factory:path; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let sink = $factory().await;
+                $crate::testing::kv_conformance::$name(sink).await;
+            }
+        )*
+    };
+}
+
+fn at(n: u64) -> Checkpoint {
+    Checkpoint::new(CommitId::new(n), Position::new(n))
+}
+
+async fn entries<S: KvSink>(sink: &S) -> BTreeMap<String, String> {
+    sink.entries().await.expect("entries")
+}
+
+fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+/// A commit applies its writes and moves the checkpoint.
+pub async fn writes_and_checkpoint_commit_together<S: KvSink>(sink: S) {
+    assert_eq!(sink.checkpoint("p").await.expect("checkpoint"), None);
+    let mut batch = KvBatch::default();
+    batch.set("a", "1").set("b", "ünïcødé ✓").incr_by("n", 5);
+    sink.commit("p", batch, None, at(1)).await.expect("commit");
+    assert_eq!(sink.checkpoint("p").await.expect("checkpoint"), Some(at(1)));
+    assert_eq!(
+        entries(&sink).await,
+        map(&[("a", "1"), ("b", "ünïcødé ✓"), ("n", "5")])
+    );
+    assert_eq!(sink.get("a").await.expect("get").as_deref(), Some("1"));
+    assert_eq!(sink.get("missing").await.expect("get"), None);
+    // An empty batch moves the checkpoint alone.
+    sink.commit("p", KvBatch::default(), Some(at(1)), at(2))
+        .await
+        .expect("empty commit");
+    assert_eq!(sink.checkpoint("p").await.expect("checkpoint"), Some(at(2)));
+}
+
+/// A commit whose expected checkpoint is stale is `Fenced` and writes nothing.
+pub async fn commit_is_a_compare_and_set_on_the_checkpoint<S: KvSink>(sink: S) {
+    let mut batch = KvBatch::default();
+    batch.set("a", "1");
+    sink.commit("p", batch, None, at(1)).await.expect("commit");
+    for stale in [None, Some(at(0)), Some(at(7))] {
+        let mut batch = KvBatch::default();
+        batch.set("a", "stale").incr_by("n", 1);
+        let result = sink.commit("p", batch, stale, at(9)).await;
+        assert!(
+            matches!(result, Err(SinkError::Fenced { .. })),
+            "expected {stale:?}: {result:?}"
+        );
+    }
+    assert_eq!(entries(&sink).await, map(&[("a", "1")]));
+    assert_eq!(sink.checkpoint("p").await.expect("checkpoint"), Some(at(1)));
+}
+
+/// A batch that cannot apply (an increment of a non-integer) writes nothing
+/// and leaves the checkpoint.
+pub async fn a_failing_batch_writes_nothing<S: KvSink>(sink: S) {
+    let mut batch = KvBatch::default();
+    batch.set("text", "not a number");
+    sink.commit("p", batch, None, at(1)).await.expect("commit");
+    let mut batch = KvBatch::default();
+    batch.set("a", "1").incr_by("text", 1).set("b", "2");
+    let result = sink.commit("p", batch, Some(at(1)), at(2)).await;
+    assert!(
+        matches!(result, Err(SinkError::Failed { .. })),
+        "{result:?}"
+    );
+    assert_eq!(entries(&sink).await, map(&[("text", "not a number")]));
+    assert_eq!(sink.checkpoint("p").await.expect("checkpoint"), Some(at(1)));
+}
+
+/// Operations apply in batch order.
+pub async fn ops_apply_in_order<S: KvSink>(sink: S) {
+    let mut batch = KvBatch::default();
+    batch
+        .set("k", "first")
+        .delete("k")
+        .set("k", "second")
+        .incr_by("n", 2)
+        .incr_by("n", -5)
+        .set("gone", "x")
+        .delete("gone");
+    sink.commit("p", batch, None, at(1)).await.expect("commit");
+    assert_eq!(entries(&sink).await, map(&[("k", "second"), ("n", "-3")]));
+}
+
+/// Purging a subject deletes every key tagged with it, only those, and the
+/// tags themselves (a later purge deletes nothing new).
+pub async fn purge_removes_every_tagged_key<S: KvSink>(sink: S) {
+    let mut batch = KvBatch::default();
+    batch
+        .set("owner:1", "Ada")
+        .tag("s1", "owner:1")
+        .set("email:1", "ada@example.org")
+        .tag("s1", "email:1")
+        .set("owner:2", "Bob")
+        .tag("s2", "owner:2")
+        .set("balance:1", "10");
+    sink.commit("p", batch, None, at(1)).await.expect("commit");
+    let mut batch = KvBatch::default();
+    batch.purge("s1");
+    sink.commit("p", batch, Some(at(1)), at(2))
+        .await
+        .expect("purge");
+    assert_eq!(
+        entries(&sink).await,
+        map(&[("balance:1", "10"), ("owner:2", "Bob")])
+    );
+    // A key written again after the purge is not deleted by a second purge.
+    let mut batch = KvBatch::default();
+    batch.set("owner:1", "new owner").purge("s1");
+    sink.commit("p", batch, Some(at(2)), at(3))
+        .await
+        .expect("purge again");
+    assert_eq!(
+        sink.get("owner:1").await.expect("get").as_deref(),
+        Some("new owner")
+    );
+}
+
+/// Two projections on one sink have their own checkpoints.
+pub async fn checkpoints_are_kept_per_projection<S: KvSink>(sink: S) {
+    sink.commit("p", KvBatch::default(), None, at(5))
+        .await
+        .expect("commit p");
+    sink.commit("q", KvBatch::default(), None, at(2))
+        .await
+        .expect("commit q");
+    assert_eq!(sink.checkpoint("p").await.expect("p"), Some(at(5)));
+    assert_eq!(sink.checkpoint("q").await.expect("q"), Some(at(2)));
+}
