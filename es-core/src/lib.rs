@@ -7,6 +7,7 @@ extern crate self as es_core;
 mod aggregate;
 mod codec;
 mod crypto;
+mod dead_letter;
 mod error;
 mod event;
 mod id;
@@ -29,6 +30,7 @@ pub use id::{
     Checkpoint, CommitId, EventId, IdempotencyKey, MAX_STREAM_ID_LEN, Position, StreamId,
     StreamVersion, SubjectId,
 };
+pub use dead_letter::{BoxFuture, DeadLetter, DeadLetters, MemoryDeadLetters};
 pub use memory::MemoryStore;
 pub use read_model::{KvBatch, KvOp, KvSink, Sink, SinkError};
 pub use repository::{

@@ -13,14 +13,15 @@
 //!   the [`DeadLetters`] with a halt or skip policy. [`Progress`] gives
 //!   read-your-writes.
 
-mod dead_letter;
 mod kv;
 mod projection;
 mod runner;
 
-pub use dead_letter::{BoxFuture, DeadLetter, DeadLetters, MemoryDeadLetters};
+pub use es_core::{BoxFuture, DeadLetter, DeadLetters, MemoryDeadLetters};
 pub use es_core::{KvSink, Sink, SinkError};
 pub use kv::{KvBatch, KvOp, MemoryKv};
+#[cfg(feature = "redis")]
+pub use kv::RedisKv;
 pub use projection::{Change, EventMeta, Projection, ProjectionError};
 pub use runner::{
     Backoff, FailurePolicy, Progress, Runner, RunnerError, RunnerOptions, Step, WaitError,

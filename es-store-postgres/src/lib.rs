@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+mod dead_letters;
 mod error;
 mod event_store;
 mod horizon;

@@ -162,3 +162,45 @@ pub async fn checkpoints_are_kept_per_projection<S: KvSink>(sink: S) {
     assert_eq!(sink.checkpoint("p").await.expect("p"), Some(at(5)));
     assert_eq!(sink.checkpoint("q").await.expect("q"), Some(at(2)));
 }
+
+/// Turns the dead-letter suite into `#[tokio::test]` functions for a factory of
+/// empty dead-letter stores.
+#[macro_export]
+macro_rules! dead_letter_conformance_tests {
+    ($factory:path) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn dead_letters_record_list_and_remove() {
+            let store = $factory().await;
+            $crate::testing::kv_conformance::dead_letters_record_list_and_remove(&store).await;
+        }
+    };
+}
+
+/// Dead letters are kept per projection in order, once per event, and removed
+/// on request.
+pub async fn dead_letters_record_list_and_remove<D: crate::DeadLetters + ?Sized>(store: &D) {
+    let letter = |projection: &str, n: u64| crate::DeadLetter {
+        projection: projection.to_owned(),
+        checkpoint: at(n),
+        event_id: crate::EventId::new(),
+        stream_id: crate::StreamId::new(format!("account-{n}")).expect("stream"),
+        event_type: "Deposited".to_owned(),
+        error: format!("event Deposited v1 could not be decoded ({n})"),
+        recorded_at: chrono::DateTime::from_timestamp_micros(
+            1_700_000_000_000_000 + i64::try_from(n).unwrap_or(0),
+        )
+        .expect("time"),
+    };
+    let (a, b, c) = (letter("p", 1), letter("p", 2), letter("q", 3));
+    for l in [&a, &b, &c, &a] {
+        store.record(l.clone()).await.expect("record");
+    }
+    assert_eq!(
+        store.list("p").await.expect("list"),
+        vec![a.clone(), b.clone()]
+    );
+    assert_eq!(store.list("q").await.expect("list"), vec![c]);
+    assert!(store.remove("p", a.event_id).await.expect("remove"));
+    assert!(!store.remove("p", a.event_id).await.expect("remove again"));
+    assert_eq!(store.list("p").await.expect("list"), vec![b]);
+}

@@ -8,3 +8,5 @@ async fn fresh_sink() -> PgKv {
 }
 
 es_core::kv_sink_conformance_tests!(fresh_sink);
+
+es_core::dead_letter_conformance_tests!(fresh_store);

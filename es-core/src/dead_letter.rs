@@ -1,11 +1,12 @@
-//! Dead letters: events a projection could not decode or apply.
+//! Dead letters: events a projection could not decode or apply. The contract
+//! lives in es-core so that stores keep them durably beside the events.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
+use crate::{Checkpoint, EventId, StreamId};
 use chrono::{DateTime, Utc};
-use es_core::{Checkpoint, EventId, StreamId};
 
 /// An event a projection could not decode or apply, with why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,13 +33,21 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// Where dead letters are kept. Recording the same event twice keeps one.
 pub trait DeadLetters: Send + Sync {
     /// Records a dead letter.
-    fn record(&self, letter: DeadLetter) -> BoxFuture<'_, Result<(), es_core::Error>>;
+    fn record(&self, letter: DeadLetter) -> BoxFuture<'_, Result<(), crate::Error>>;
 
     /// The projection's dead letters, oldest first.
     fn list<'a>(
         &'a self,
         projection: &'a str,
-    ) -> BoxFuture<'a, Result<Vec<DeadLetter>, es_core::Error>>;
+    ) -> BoxFuture<'a, Result<Vec<DeadLetter>, crate::Error>>;
+
+    /// Removes a dead letter (once retried or deliberately skipped); returns
+    /// whether it existed.
+    fn remove<'a>(
+        &'a self,
+        projection: &'a str,
+        event_id: EventId,
+    ) -> BoxFuture<'a, Result<bool, crate::Error>>;
 }
 
 /// Dead letters in memory.
@@ -55,7 +64,7 @@ impl MemoryDeadLetters {
 }
 
 impl DeadLetters for MemoryDeadLetters {
-    fn record(&self, letter: DeadLetter) -> BoxFuture<'_, Result<(), es_core::Error>> {
+    fn record(&self, letter: DeadLetter) -> BoxFuture<'_, Result<(), crate::Error>> {
         Box::pin(async move {
             let mut letters = self
                 .letters
@@ -74,7 +83,7 @@ impl DeadLetters for MemoryDeadLetters {
     fn list<'a>(
         &'a self,
         projection: &'a str,
-    ) -> BoxFuture<'a, Result<Vec<DeadLetter>, es_core::Error>> {
+    ) -> BoxFuture<'a, Result<Vec<DeadLetter>, crate::Error>> {
         Box::pin(async move {
             let letters = self
                 .letters
@@ -85,6 +94,22 @@ impl DeadLetters for MemoryDeadLetters {
                 .filter(|l| l.projection == projection)
                 .cloned()
                 .collect())
+        })
+    }
+
+    fn remove<'a>(
+        &'a self,
+        projection: &'a str,
+        event_id: EventId,
+    ) -> BoxFuture<'a, Result<bool, crate::Error>> {
+        Box::pin(async move {
+            let mut letters = self
+                .letters
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let before = letters.len();
+            letters.retain(|l| !(l.projection == projection && l.event_id == event_id));
+            Ok(letters.len() < before)
         })
     }
 }
