@@ -102,3 +102,13 @@ async fn drop_stale_databases(admin: &mut PgConnection) {
         }
     }
 }
+
+/// Terminates a backend (`pg_terminate_backend`), as a crashed process or a
+/// killed connection would end; returns whether it existed.
+pub async fn terminate_backend(store: &PgStore, pid: i32) -> bool {
+    sqlx::query_scalar("SELECT pg_terminate_backend($1)")
+        .bind(pid)
+        .fetch_one(store.pool())
+        .await
+        .unwrap_or(false)
+}
