@@ -3,6 +3,10 @@
 //! that store crates can implement SQL sinks.
 
 mod memory;
+#[cfg(feature = "redis")]
+mod redis;
 
 pub use es_core::{KvBatch, KvOp};
 pub use memory::MemoryKv;
+#[cfg(feature = "redis")]
+pub use self::redis::RedisKv;
