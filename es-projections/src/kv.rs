@@ -6,7 +6,7 @@ mod memory;
 #[cfg(feature = "redis")]
 mod redis;
 
-pub use es_core::{KvBatch, KvOp};
-pub use memory::MemoryKv;
 #[cfg(feature = "redis")]
 pub use self::redis::RedisKv;
+pub use es_core::{KvBatch, KvOp};
+pub use memory::MemoryKv;

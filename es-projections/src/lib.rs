@@ -19,9 +19,9 @@ mod runner;
 
 pub use es_core::{BoxFuture, DeadLetter, DeadLetters, MemoryDeadLetters};
 pub use es_core::{KvSink, Sink, SinkError};
-pub use kv::{KvBatch, KvOp, MemoryKv};
 #[cfg(feature = "redis")]
 pub use kv::RedisKv;
+pub use kv::{KvBatch, KvOp, MemoryKv};
 pub use projection::{Change, EventMeta, Projection, ProjectionError};
 pub use runner::{
     Backoff, FailurePolicy, Progress, Runner, RunnerError, RunnerOptions, Step, WaitError,
