@@ -88,7 +88,7 @@ fn apply(
     ops: Vec<KvOp>,
 ) -> Result<(), SinkError> {
     let (mut next_values, mut next_tags) = (values.clone(), tags.clone());
-    for op in ops {
+    for (index, op) in ops.into_iter().enumerate() {
         match op {
             KvOp::Set { key, value } => {
                 next_values.insert(key, value);
@@ -99,14 +99,14 @@ fn apply(
             KvOp::IncrBy { key, delta } => {
                 let current = match next_values.get(&key) {
                     Some(v) => v.parse::<i64>().map_err(|e| {
-                        SinkError::failed(format!("value at {key} is not an integer"), e)
+                        SinkError::failed(format!("op {index}: the value is not an integer"), e)
                     })?,
                     None => 0,
                 };
                 let sum = current
                     .checked_add(delta)
                     .ok_or_else(|| SinkError::Failed {
-                        message: format!("integer overflow at {key}"),
+                        message: format!("op {index}: integer overflow"),
                         source: None,
                     })?;
                 next_values.insert(key, sum.to_string());
