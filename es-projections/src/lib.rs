@@ -16,6 +16,8 @@
 mod kv;
 mod projection;
 mod runner;
+#[cfg(feature = "tantivy")]
+mod search;
 
 pub use es_core::{BoxFuture, DeadLetter, DeadLetters, MemoryDeadLetters};
 pub use es_core::{KvSink, Sink, SinkError};
@@ -26,3 +28,5 @@ pub use projection::{Change, EventMeta, Projection, ProjectionError};
 pub use runner::{
     Backoff, FailurePolicy, Progress, Runner, RunnerError, RunnerOptions, Step, WaitError,
 };
+#[cfg(feature = "tantivy")]
+pub use search::{Hit, SearchBatch, SearchIndex, SearchOp};

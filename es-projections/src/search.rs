@@ -1,0 +1,663 @@
+//! [`SearchIndex`]: a full-text read model in a tantivy index, with the
+//! projection's checkpoint in the payload of each tantivy commit.
+//!
+//! A tantivy commit rewrites `meta.json` atomically: the segments it lists and
+//! the payload (`"<checkpoint> <projection>"`) move together, so the writes of a
+//! batch and its checkpoint are one atomic step. Only one `IndexWriter` may
+//! exist per directory (tantivy holds a lock file); the sink owns it, so the
+//! compare-and-set on the payload cannot race with another writer.
+//!
+//! Deleting a document in tantivy only marks it deleted; its text stays in the
+//! segment's files until a merge rewrites them. A batch that purges a subject
+//! therefore merges every segment and collects the old files before `commit`
+//! returns.
+
+mod batch;
+mod query;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
+
+use es_core::Checkpoint;
+use tantivy::collector::TopDocs;
+use tantivy::directory::MmapDirectory;
+use tantivy::merge_policy::{LogMergePolicy, MergePolicy, NoMergePolicy};
+use tantivy::query::TermQuery;
+use tantivy::schema::{IndexRecordOption, STORED, STRING, Schema, TEXT};
+use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, TantivyError, Term};
+
+pub use batch::{SearchBatch, SearchOp};
+use query::Fields;
+pub use query::Hit;
+
+use crate::{Sink, SinkError};
+
+/// The field holding each document's unique id.
+const ID_FIELD: &str = "id";
+/// The field holding the subjects whose personal data a document holds.
+const SUBJECT_FIELD: &str = "subject";
+/// The writer's indexing memory (one thread: one segment per commit).
+const WRITER_MEMORY: usize = 50_000_000;
+
+/// A full-text read model in a tantivy index on disk, and the [`Sink`] that
+/// writes it. Clones share the index and its one writer.
+///
+/// Documents have a unique id, any number of subjects (for
+/// [`SearchBatch::purge`]) and the application's text fields, named at
+/// [`open`](Self::open). An index holds the read model of one projection: its
+/// name is stored with the checkpoint, and another projection's calls fail.
+///
+/// ```
+/// use es_core::Checkpoint;
+/// use es_projections::{SearchBatch, SearchIndex, Sink};
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let dir = tempfile::tempdir().unwrap();
+/// let index = SearchIndex::open(dir.path(), &["owner_name"]).await.unwrap();
+/// let mut batch = SearchBatch::default();
+/// batch.upsert("account-1", ["owner-1"], [("owner_name", "Ada Lovelace")]);
+/// index.commit("owners", batch, None, Checkpoint::START).await.unwrap();
+/// let hits = index.search("lovelase", 10).await.unwrap();
+/// assert_eq!(hits[0].id, "account-1");
+/// # });
+/// ```
+#[derive(Clone)]
+pub struct SearchIndex {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    dir: PathBuf,
+    index: Index,
+    reader: IndexReader,
+    fields: Fields,
+    /// The one writer; the async lock orders commits without blocking the
+    /// runtime while tantivy works.
+    writer: Arc<tokio::sync::Mutex<Writer>>,
+    /// Searches hold it shared. A compaction holds it exclusively while it
+    /// reloads the reader and collects files, so that no searcher still pins
+    /// the purged segments (pinned files are not collected).
+    searchers: RwLock<()>,
+    /// Fault injection: commits that apply their writes, then fail.
+    fail_next: AtomicU32,
+    /// Fault injection: the next commit stops as a killed process would.
+    crash_next: AtomicBool,
+}
+
+struct Writer {
+    /// `None` once the writer is lost (a failed rollback, a simulated crash).
+    writer: Option<IndexWriter>,
+    /// A purge was committed but its compaction failed: retried on the next
+    /// commit (and on open).
+    compaction_pending: bool,
+}
+
+impl std::fmt::Debug for SearchIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SearchIndex")
+            .field("dir", &self.inner.dir)
+            .field(
+                "fields",
+                &self
+                    .inner
+                    .fields
+                    .text
+                    .iter()
+                    .map(|(n, _)| n)
+                    .collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl SearchIndex {
+    /// Opens the index in `dir` (created if missing) with the text fields
+    /// `fields` (indexed for full text and stored), besides `id` and `subject`,
+    /// and takes its writer.
+    ///
+    /// Fails with [`SinkError::Failed`] when another writer holds the index (in
+    /// this process or another: tantivy's lock file), when the index exists
+    /// with other fields, or when a field is named `id`, `subject`, empty or
+    /// twice. An index whose last run stopped between a purge and its
+    /// compaction is compacted here.
+    ///
+    /// ```
+    /// use es_projections::SearchIndex;
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let index = SearchIndex::open(dir.path(), &["owner_name", "account"]).await.unwrap();
+    /// // One writer per directory:
+    /// assert!(SearchIndex::open(dir.path(), &["owner_name", "account"]).await.is_err());
+    /// drop(index);
+    /// assert!(SearchIndex::open(dir.path(), &["owner_name", "account"]).await.is_ok());
+    /// # });
+    /// ```
+    pub async fn open(dir: impl AsRef<Path>, fields: &[&str]) -> Result<Self, SinkError> {
+        let dir = dir.as_ref().to_owned();
+        let names: Vec<String> = fields.iter().map(|&f| f.to_owned()).collect();
+        blocking(move || open_blocking(dir, &names)).await
+    }
+
+    /// The directory of the index.
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    /// The documents best matching `query`, at most `limit`, best first.
+    ///
+    /// The query is read by tantivy's query parser over every text field
+    /// (`ada AND lovelace`, `"exact phrase"`, `owner_name:ada`), and each of
+    /// its words also matches as a prefix with up to one edit (words of four
+    /// letters or more), so `Lov` and `Lovelase` both find `Lovelace`.
+    ///
+    /// ```
+    /// use es_core::Checkpoint;
+    /// use es_projections::{SearchBatch, SearchIndex, Sink};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let index = SearchIndex::open(dir.path(), &["owner_name"]).await.unwrap();
+    /// let mut batch = SearchBatch::default();
+    /// batch.upsert("account-1", ["owner-1"], [("owner_name", "Ada Lovelace")]);
+    /// index.commit("owners", batch, None, Checkpoint::START).await.unwrap();
+    /// for query in ["Lovelace", "lov", "Lovelase"] {
+    ///     let hits = index.search(query, 5).await.unwrap();
+    ///     assert_eq!(hits.len(), 1, "{query}");
+    ///     assert_eq!(hits[0].fields, [("owner_name".to_owned(), "Ada Lovelace".to_owned())]);
+    /// }
+    /// # });
+    /// ```
+    pub async fn search(&self, query: &str, limit: usize) -> Result<Vec<Hit>, SinkError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let inner = Arc::clone(&self.inner);
+        let text = query.to_owned();
+        blocking(move || {
+            let _shared = inner
+                .searchers
+                .read()
+                .unwrap_or_else(PoisonError::into_inner);
+            let searcher = inner.reader.searcher();
+            let query = query::build(&inner.index, &inner.fields, &text)
+                .map_err(|e| failure("query", e))?;
+            let top = searcher
+                .search(&query, &TopDocs::with_limit(limit).order_by_score())
+                .map_err(|e| failure("search", e))?;
+            top.into_iter()
+                .map(|(score, address)| {
+                    let doc: TantivyDocument = searcher
+                        .doc(address)
+                        .map_err(|e| failure("read a document", e))?;
+                    Ok(Hit {
+                        id: inner.fields.id_of(&doc).unwrap_or_default(),
+                        score,
+                        fields: inner.fields.stored(&doc),
+                    })
+                })
+                .collect()
+        })
+        .await
+    }
+
+    /// The stored `(field name, text)` pairs of the document `id`, as of the
+    /// last commit.
+    ///
+    /// ```
+    /// use es_core::Checkpoint;
+    /// use es_projections::{SearchBatch, SearchIndex, Sink};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let index = SearchIndex::open(dir.path(), &["owner_name"]).await.unwrap();
+    /// let mut batch = SearchBatch::default();
+    /// batch.upsert("account-1", ["owner-1"], [("owner_name", "Ada")]);
+    /// index.commit("owners", batch, None, Checkpoint::START).await.unwrap();
+    /// let fields = index.get("account-1").await.unwrap().unwrap();
+    /// assert_eq!(fields, [("owner_name".to_owned(), "Ada".to_owned())]);
+    /// assert_eq!(index.get("account-2").await.unwrap(), None);
+    /// # });
+    /// ```
+    pub async fn get(&self, id: &str) -> Result<Option<Vec<(String, String)>>, SinkError> {
+        let inner = Arc::clone(&self.inner);
+        let id = id.to_owned();
+        blocking(move || {
+            let _shared = inner
+                .searchers
+                .read()
+                .unwrap_or_else(PoisonError::into_inner);
+            let searcher = inner.reader.searcher();
+            let query = TermQuery::new(
+                Term::from_field_text(inner.fields.id, &id),
+                IndexRecordOption::Basic,
+            );
+            let top = searcher
+                .search(&query, &TopDocs::with_limit(1).order_by_score())
+                .map_err(|e| failure("search", e))?;
+            let Some(&(_, address)) = top.first() else {
+                return Ok(None);
+            };
+            let doc: TantivyDocument = searcher
+                .doc(address)
+                .map_err(|e| failure("read a document", e))?;
+            Ok(Some(inner.fields.stored(&doc)))
+        })
+        .await
+    }
+
+    /// Merges every segment into one and deletes the files no longer used, so
+    /// that deleted documents leave the disk. [`Sink::commit`] does this itself
+    /// after a batch that purges; call it to compact on demand.
+    ///
+    /// ```
+    /// use es_projections::SearchIndex;
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let index = SearchIndex::open(dir.path(), &["owner_name"]).await.unwrap();
+    /// index.compact().await.unwrap();
+    /// # });
+    /// ```
+    pub async fn compact(&self) -> Result<(), SinkError> {
+        let inner = Arc::clone(&self.inner);
+        let mut writer = Arc::clone(&self.inner.writer).lock_owned().await;
+        blocking(move || {
+            let result = inner.compact(live(&mut writer.writer)?);
+            writer.compaction_pending = result.is_err();
+            result
+        })
+        .await
+    }
+
+    /// Fault injection for tests: each of the next `n` commits applies its
+    /// writes, then fails with [`SinkError::Unavailable`] before committing
+    /// (the sink rolls the writes back, as it does after any failed commit).
+    ///
+    /// ```
+    /// use es_core::Checkpoint;
+    /// use es_projections::{SearchBatch, SearchIndex, Sink, SinkError};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let index = SearchIndex::open(dir.path(), &["owner_name"]).await.unwrap();
+    /// index.fail_next_commits(1);
+    /// let mut batch = SearchBatch::default();
+    /// batch.upsert("a", ["s"], [("owner_name", "Ada")]);
+    /// let err = index.commit("p", batch, None, Checkpoint::START).await.unwrap_err();
+    /// assert!(matches!(err, SinkError::Unavailable { .. }));
+    /// assert_eq!(index.checkpoint("p").await.unwrap(), None);
+    /// # });
+    /// ```
+    pub fn fail_next_commits(&self, n: u32) {
+        self.inner.fail_next.store(n, Ordering::SeqCst);
+    }
+
+    /// Fault injection for tests: the next commit applies its writes and
+    /// flushes them to disk, then stops as a process killed before the commit
+    /// would: nothing is committed, the writer is dropped (releasing its lock)
+    /// and every later call on this sink fails. Reopen the directory to
+    /// recover.
+    ///
+    /// ```
+    /// use es_core::Checkpoint;
+    /// use es_projections::{SearchBatch, SearchIndex, Sink};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let index = SearchIndex::open(dir.path(), &["owner_name"]).await.unwrap();
+    /// index.crash_before_next_commit();
+    /// let mut batch = SearchBatch::default();
+    /// batch.upsert("a", ["s"], [("owner_name", "Ada")]);
+    /// assert!(index.commit("p", batch, None, Checkpoint::START).await.is_err());
+    /// drop(index);
+    /// let reopened = SearchIndex::open(dir.path(), &["owner_name"]).await.unwrap();
+    /// assert_eq!(reopened.checkpoint("p").await.unwrap(), None);
+    /// # });
+    /// ```
+    pub fn crash_before_next_commit(&self) {
+        self.inner.crash_next.store(true, Ordering::SeqCst);
+    }
+}
+
+impl Sink for SearchIndex {
+    type Batch = SearchBatch;
+
+    async fn checkpoint(&self, projection: &str) -> Result<Option<Checkpoint>, SinkError> {
+        let inner = Arc::clone(&self.inner);
+        let projection = projection.to_owned();
+        blocking(move || inner.stored_checkpoint(&projection)).await
+    }
+
+    async fn commit(
+        &self,
+        projection: &str,
+        batch: SearchBatch,
+        expected: Option<Checkpoint>,
+        next: Checkpoint,
+    ) -> Result<(), SinkError> {
+        let inner = Arc::clone(&self.inner);
+        let projection = projection.to_owned();
+        // Owned: the blocking task keeps the writer until it is done, even if
+        // this future is dropped, so a commit is never cut in half.
+        let mut writer = Arc::clone(&self.inner.writer).lock_owned().await;
+        blocking(move || inner.commit(&mut writer, &projection, batch, expected, next)).await
+    }
+}
+
+impl Inner {
+    /// The checkpoint in the last commit's payload (`None`: no commit yet).
+    fn stored_checkpoint(&self, projection: &str) -> Result<Option<Checkpoint>, SinkError> {
+        let metas = self
+            .index
+            .load_metas()
+            .map_err(|e| failure("read the index metadata", e))?;
+        let Some(payload) = metas.payload else {
+            return Ok(None);
+        };
+        let (checkpoint, owner) = payload.split_once(' ').ok_or_else(|| SinkError::Failed {
+            message: format!(
+                "the commit payload of the search index is not a checkpoint ({} bytes)",
+                payload.len()
+            ),
+            source: None,
+        })?;
+        if owner != projection {
+            return Err(SinkError::Failed {
+                message: format!(
+                    "the search index holds the read model of projection `{owner}`, not `{projection}`"
+                ),
+                source: None,
+            });
+        }
+        checkpoint
+            .parse::<Checkpoint>()
+            .map(Some)
+            .map_err(|e| SinkError::failed("the checkpoint of the search index is malformed", e))
+    }
+
+    fn commit(
+        &self,
+        slot: &mut Writer,
+        projection: &str,
+        batch: SearchBatch,
+        expected: Option<Checkpoint>,
+        next: Checkpoint,
+    ) -> Result<(), SinkError> {
+        let writer = live(&mut slot.writer)?;
+        if self.stored_checkpoint(projection)? != expected {
+            return Err(SinkError::Fenced {
+                projection: projection.to_owned(),
+            });
+        }
+        let purges = batch.purges();
+        if let Err(error) = self.apply(writer, batch) {
+            return Err(abandon(slot, error));
+        }
+        if self.crash_next.swap(false, Ordering::SeqCst) {
+            // A killed process: the segments are flushed, nothing is
+            // committed, and the writer (and its lock) goes away.
+            let _flushed = writer.prepare_commit().map(drop);
+            slot.writer = None;
+            return Err(SinkError::Failed {
+                message: "injected crash before the commit".into(),
+                source: None,
+            });
+        }
+        let committed = if take_one(&self.fail_next) {
+            Err(SinkError::Unavailable {
+                message: "injected failure before the commit".into(),
+                source: None,
+            })
+        } else {
+            writer
+                .prepare_commit()
+                .map_err(|e| failure("prepare the commit", e))
+                .and_then(|mut prepared| {
+                    prepared.set_payload(&format!("{next} {projection}"));
+                    prepared.commit().map_err(|e| failure("commit", e))
+                })
+        };
+        if let Err(error) = committed {
+            return Err(abandon(slot, error));
+        }
+        let writer = live(&mut slot.writer)?;
+        // The commit landed; what follows only tidies the segments.
+        let tidied = if purges || slot.compaction_pending {
+            self.compact(writer)
+        } else {
+            self.merge_by_policy(writer)
+        };
+        slot.compaction_pending = (purges || slot.compaction_pending) && tidied.is_err();
+        tidied
+    }
+
+    fn apply(&self, writer: &IndexWriter, batch: SearchBatch) -> Result<(), SinkError> {
+        for op in batch.into_ops() {
+            match op {
+                SearchOp::Upsert {
+                    id,
+                    subjects,
+                    fields,
+                } => {
+                    writer.delete_term(Term::from_field_text(self.fields.id, &id));
+                    let mut doc = TantivyDocument::default();
+                    doc.add_text(self.fields.id, &id);
+                    for subject in &subjects {
+                        doc.add_text(self.fields.subject, subject);
+                    }
+                    for (name, text) in &fields {
+                        let field =
+                            self.fields
+                                .text_field(name)
+                                .ok_or_else(|| SinkError::Failed {
+                                    message: format!("the search index has no text field `{name}`"),
+                                    source: None,
+                                })?;
+                        doc.add_text(field, text);
+                    }
+                    writer
+                        .add_document(doc)
+                        .map_err(|e| failure("add a document", e))?;
+                }
+                SearchOp::Delete { id } => {
+                    writer.delete_term(Term::from_field_text(self.fields.id, &id));
+                }
+                SearchOp::Purge { subject } => {
+                    writer.delete_term(Term::from_field_text(self.fields.subject, &subject));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Merges what tantivy's default (log) merge policy would merge, in this
+    /// thread: the writer runs no background merges, so a compaction never
+    /// races one.
+    fn merge_by_policy(&self, writer: &mut IndexWriter) -> Result<(), SinkError> {
+        let metas = self
+            .index
+            .searchable_segment_metas()
+            .map_err(|e| failure("list the segments", e))?;
+        for candidate in LogMergePolicy::default().compute_merge_candidates(&metas) {
+            writer
+                .merge(&candidate.0)
+                .wait()
+                .map_err(|e| failure("merge segments", e))?;
+        }
+        self.reload()
+    }
+
+    /// Merges every segment (dropping deleted documents), reloads the reader,
+    /// then deletes the files no segment uses.
+    fn compact(&self, writer: &mut IndexWriter) -> Result<(), SinkError> {
+        // A `SegmentMeta` alive anywhere keeps its segment's files from the
+        // collector: only ids outlive this block.
+        let (ids, clean) = {
+            let metas = self
+                .index
+                .searchable_segment_metas()
+                .map_err(|e| failure("list the segments", e))?;
+            let clean = metas.len() == 1 && metas[0].num_deleted_docs() == 0;
+            let ids: Vec<_> = metas.iter().map(tantivy::SegmentMeta::id).collect();
+            (ids, clean)
+        };
+        if !ids.is_empty() && !clean {
+            writer
+                .merge(&ids)
+                .wait()
+                .map_err(|e| failure("merge segments", e))?;
+        }
+        let _exclusive = self
+            .searchers
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        self.reload()?;
+        let collected = writer
+            .garbage_collect_files()
+            .wait()
+            .map_err(|e| failure("collect unused files", e))?;
+        if collected.failed_to_delete_files.is_empty() {
+            Ok(())
+        } else {
+            Err(SinkError::Unavailable {
+                message: format!(
+                    "{} unused index files could not be deleted",
+                    collected.failed_to_delete_files.len()
+                ),
+                source: None,
+            })
+        }
+    }
+
+    fn reload(&self) -> Result<(), SinkError> {
+        self.reader
+            .reload()
+            .map_err(|e| failure("reload the reader", e))
+    }
+}
+
+fn open_blocking(dir: PathBuf, names: &[String]) -> Result<SearchIndex, SinkError> {
+    let mut builder = Schema::builder();
+    let id = builder.add_text_field(ID_FIELD, STRING | STORED);
+    let subject = builder.add_text_field(SUBJECT_FIELD, STRING);
+    let mut text = Vec::with_capacity(names.len());
+    for name in names {
+        if name.is_empty()
+            || name == ID_FIELD
+            || name == SUBJECT_FIELD
+            || text.iter().any(|(n, _)| n == name)
+        {
+            return Err(SinkError::Failed {
+                message: format!("invalid text field name `{name}` (empty, reserved or repeated)"),
+                source: None,
+            });
+        }
+        text.push((name.clone(), builder.add_text_field(name, TEXT | STORED)));
+    }
+    let schema = builder.build();
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| SinkError::unavailable("create the index directory", e))?;
+    let directory = MmapDirectory::open(&dir)
+        .map_err(|e| failure("open the index directory", TantivyError::from(e)))?;
+    let index =
+        Index::open_or_create(directory, schema).map_err(|e| failure("open the index", e))?;
+    let mut writer: IndexWriter = index
+        .writer_with_num_threads(1, WRITER_MEMORY)
+        .map_err(|e| match e {
+            TantivyError::LockFailure(..) => SinkError::failed(
+                "the search index is open for writing elsewhere (its lock file is held)",
+                e,
+            ),
+            other => failure("take the index writer", other),
+        })?;
+    writer.set_merge_policy(Box::new(NoMergePolicy));
+    let reader = index
+        .reader_builder()
+        .reload_policy(ReloadPolicy::Manual)
+        .try_into()
+        .map_err(|e| failure("open the index reader", e))?;
+    let inner = Inner {
+        dir,
+        index,
+        reader,
+        fields: Fields { id, subject, text },
+        writer: Arc::new(tokio::sync::Mutex::new(Writer {
+            writer: None,
+            compaction_pending: false,
+        })),
+        searchers: RwLock::new(()),
+        fail_next: AtomicU32::new(0),
+        crash_next: AtomicBool::new(false),
+    };
+    // A run that stopped between a purge's commit and its compaction left
+    // deleted documents' text on disk: compact now.
+    let deleted = inner
+        .index
+        .searchable_segment_metas()
+        .map_err(|e| failure("list the segments", e))?
+        .iter()
+        .any(|meta| meta.num_deleted_docs() > 0);
+    if deleted {
+        inner.compact(&mut writer)?;
+    }
+    inner.writer.blocking_lock().writer = Some(writer);
+    Ok(SearchIndex {
+        inner: Arc::new(inner),
+    })
+}
+
+/// Rolls back the writes of a failed commit, so they do not ride along with
+/// the next one; a writer that cannot roll back is dropped.
+fn abandon(slot: &mut Writer, error: SinkError) -> SinkError {
+    if let Some(writer) = slot.writer.as_mut()
+        && writer.rollback().is_err()
+    {
+        slot.writer = None;
+    }
+    error
+}
+
+/// The writer, unless it was lost.
+fn live(writer: &mut Option<IndexWriter>) -> Result<&mut IndexWriter, SinkError> {
+    writer.as_mut().ok_or_else(|| SinkError::Failed {
+        message: "the search index lost its writer after a failed commit; reopen it".into(),
+        source: None,
+    })
+}
+
+/// Decrements `counter` if positive; whether it was.
+fn take_one(counter: &AtomicU32) -> bool {
+    counter
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok()
+}
+
+/// Runs tantivy's blocking work off the async runtime.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, SinkError> + Send + 'static,
+) -> Result<T, SinkError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| SinkError::failed("the search index task panicked", e))?
+}
+
+/// A tantivy error: [`SinkError::Unavailable`] when the disk failed (retried),
+/// [`SinkError::Failed`] otherwise.
+fn failure(action: &str, error: TantivyError) -> SinkError {
+    use tantivy::directory::error::{OpenDirectoryError, OpenReadError, OpenWriteError};
+    let io = matches!(
+        &error,
+        TantivyError::IoError(_)
+            | TantivyError::OpenReadError(OpenReadError::IoError { .. })
+            | TantivyError::OpenWriteError(OpenWriteError::IoError { .. })
+            | TantivyError::OpenDirectoryError(OpenDirectoryError::IoError { .. })
+    );
+    let message = format!("could not {action} of the search index");
+    if io {
+        SinkError::unavailable(message, error)
+    } else {
+        SinkError::failed(message, error)
+    }
+}
