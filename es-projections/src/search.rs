@@ -48,6 +48,15 @@ const WRITER_MEMORY: usize = 50_000_000;
 /// [`open`](Self::open). An index holds the read model of one projection: its
 /// name is stored with the checkpoint, and another projection's calls fail.
 ///
+/// Merges run inside [`commit`](Sink::commit), not in the background: the
+/// segments follow tantivy's log merge policy, and a batch that purges merges
+/// them all and deletes the old files before the commit returns, so a
+/// forgotten subject's text is gone from the directory, not only from search
+/// results. If that compaction fails after the commit landed, `commit` returns
+/// [`SinkError::Unavailable`] (the runner reads the checkpoint back and goes
+/// on) and the compaction is retried on the next commit, or on the next
+/// [`open`](Self::open), which compacts any index holding deleted documents.
+///
 /// ```
 /// use es_core::Checkpoint;
 /// use es_projections::{SearchBatch, SearchIndex, Sink};
@@ -430,7 +439,15 @@ impl Inner {
             self.merge_by_policy(writer)
         };
         slot.compaction_pending = (purges || slot.compaction_pending) && tidied.is_err();
-        tidied
+        // Unavailable, whatever the cause: the runner then reads the
+        // checkpoint back, finds `next`, and goes on; the compaction is
+        // retried on the next commit (and on open).
+        tidied.map_err(|e| {
+            SinkError::unavailable(
+                "the batch was committed, but compacting the search index failed",
+                e,
+            )
+        })
     }
 
     fn apply(&self, writer: &IndexWriter, batch: SearchBatch) -> Result<(), SinkError> {
