@@ -7,7 +7,9 @@
 //! - [`Sink`]: commits a batch of writes and the checkpoint, all or nothing,
 //!   compare-and-set on the checkpoint (which fences out a stale runner).
 //!   [`MemoryKv`] is the in-memory key-value sink; [`KvBatch`] is the
-//!   key-value vocabulary the Redis and SQL sinks share.
+//!   key-value vocabulary the Redis and SQL sinks share. `RedisKv` (feature
+//!   `redis`) and `SearchIndex`, a tantivy full-text index (feature `tantivy`),
+//!   are the production sinks; `PgKv` and `SqliteKv` live in the store crates.
 //! - [`Runner`]: batches, decodes (opening personal data), applies, commits,
 //!   retries with backoff behind a circuit breaker, and sends poison events to
 //!   the [`DeadLetters`] with a halt or skip policy. [`Progress`] gives
