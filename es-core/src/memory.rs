@@ -200,6 +200,14 @@ impl EventStore for MemoryStore {
         Ok(inner.log[start..].iter().take(limit).cloned().collect())
     }
 
+    async fn count_after(&self, after: Checkpoint) -> Result<u64, Error> {
+        let inner = self.lock();
+        let start = inner
+            .log
+            .partition_point(|event| event.checkpoint() <= after);
+        Ok((inner.log.len() - start) as u64)
+    }
+
     async fn stream_version(&self, stream: &StreamId) -> Result<StreamVersion, Error> {
         let inner = self.lock();
         Ok(StreamVersion::new(

@@ -193,6 +193,27 @@ pub trait EventStore: Send + Sync {
         stream: &StreamId,
     ) -> impl Future<Output = Result<StreamVersion, Error>> + Send;
 
+    /// How many events of the global log come after `after` (what a subscriber at
+    /// that checkpoint still has to read: its lag in events). The default pages
+    /// through [`read_all`](Self::read_all); stores override it with a count.
+    fn count_after(&self, after: Checkpoint) -> impl Future<Output = Result<u64, Error>> + Send
+    where
+        Self: Sync,
+    {
+        async move {
+            let mut count = 0u64;
+            let mut from = after;
+            loop {
+                let page = self.read_all(from, 1024).await?;
+                let Some(last) = page.last() else {
+                    return Ok(count);
+                };
+                from = last.checkpoint();
+                count += page.len() as u64;
+            }
+        }
+    }
+
     /// The first result recorded for an idempotency key on a stream, if any.
     fn idempotent_result(
         &self,

@@ -148,6 +148,18 @@ impl<P: Projection, S: EventStore + KeyStore, C: Codec> Runner<P, S, C> {
         self.checkpoint
     }
 
+    /// How far behind the head of the log the runner is: events still to read
+    /// after its checkpoint (also published as `es_projection_lag_events`).
+    pub async fn lag_events(&self) -> Result<u64, RunnerError> {
+        let lag = self
+            .store
+            .count_after(self.checkpoint.unwrap_or(Checkpoint::START))
+            .await?;
+        metrics::gauge!("es_projection_lag_events", "projection" => self.projection.name().to_owned())
+            .set(lag as f64);
+        Ok(lag)
+    }
+
     /// Reads, applies and commits one batch.
     pub async fn step(&mut self) -> Result<Step, RunnerError> {
         let name = self.projection.name().to_owned();

@@ -31,6 +31,7 @@ const APPEND_EXACT: &str = append_sql!("event_store/sql/bump_exact.sql");
 const APPEND_STREAM_EXISTS: &str = append_sql!("event_store/sql/bump_stream_exists.sql");
 const READ_STREAM: &str = include_str!("event_store/sql/read_stream.sql");
 const READ_ALL: &str = include_str!("event_store/sql/read_all.sql");
+const COUNT_AFTER: &str = include_str!("event_store/sql/count_after.sql");
 const STREAM_VERSION: &str = include_str!("event_store/sql/stream_version.sql");
 const IDEMPOTENT_RESULT: &str = include_str!("event_store/sql/idempotent_result.sql");
 const PRUNE_IDEMPOTENCY: &str = include_str!("event_store/sql/prune_idempotency.sql");
@@ -335,6 +336,16 @@ impl EventStore for PgStore {
             .await
             .map_err(|e| store_error("reading the global log", e))?;
         rows.iter().map(recorded_event).collect()
+    }
+
+    async fn count_after(&self, after: Checkpoint) -> Result<u64, Error> {
+        let count: i64 = sqlx::query_scalar(COUNT_AFTER)
+            .bind(after.commit.get().to_string())
+            .bind(to_i64(after.position.get(), "position")?)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| store_error("counting the global log", e))?;
+        to_u64(count, "count")
     }
 
     async fn stream_version(&self, stream: &StreamId) -> Result<StreamVersion, Error> {

@@ -58,6 +58,7 @@ macro_rules! store_conformance_tests {
             recorded_events_keep_every_field,
             read_all_returns_every_event_once_in_global_order,
             read_all_resumes_after_a_checkpoint,
+            count_after_is_the_lag_of_a_checkpoint,
             idempotent_repeat_returns_the_first_result_and_writes_nothing,
             idempotency_key_reused_for_another_request_is_a_typed_error,
             idempotency_keys_are_scoped_to_their_stream,
@@ -1012,4 +1013,32 @@ pub async fn personal_data_is_shredded_after_forget<S: ConformantStore>(store: S
         .expect("open after forget");
     assert!(a.is_shredded());
     assert_eq!(b.value().map(String::as_str), Some("Bob"));
+}
+
+/// `count_after` counts the events a subscriber at a checkpoint has yet to read.
+pub async fn count_after_is_the_lag_of_a_checkpoint<S: ConformantStore>(store: S) {
+    assert_eq!(
+        store.count_after(Checkpoint::START).await.expect("count"),
+        0
+    );
+    append(&store, &stream("lag-a"), ExpectedVersion::Any, 3)
+        .await
+        .expect("append");
+    append(&store, &stream("lag-b"), ExpectedVersion::Any, 4)
+        .await
+        .expect("append");
+    wait_for_log(&store, 7).await;
+    assert_eq!(
+        store.count_after(Checkpoint::START).await.expect("count"),
+        7
+    );
+    let all = read_everything(&store, 100).await;
+    assert_eq!(
+        store.count_after(all[2].checkpoint()).await.expect("count"),
+        4
+    );
+    assert_eq!(
+        store.count_after(all[6].checkpoint()).await.expect("count"),
+        0
+    );
 }

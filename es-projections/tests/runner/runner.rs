@@ -242,3 +242,16 @@ async fn read_your_writes_waits_for_the_commands_checkpoint() {
             .is_err()
     );
 }
+
+#[tokio::test]
+async fn lag_in_events_falls_to_zero_as_the_runner_catches_up() {
+    let (store, crypto) = (MemoryStore::new(), crypto());
+    workload(&repo(&store, &crypto), 2, 10).await; // 22 events
+    let kv = MemoryKv::new();
+    let mut r = runner(&store, &kv, &crypto, &MemoryDeadLetters::new());
+    assert_eq!(r.lag_events().await.unwrap(), 22);
+    r.step().await.unwrap(); // a batch of 7
+    assert_eq!(r.lag_events().await.unwrap(), 15);
+    drain(&mut r).await.unwrap();
+    assert_eq!(r.lag_events().await.unwrap(), 0);
+}
