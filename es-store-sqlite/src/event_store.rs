@@ -248,10 +248,10 @@ async fn append_in(
     idempotency: Option<&Idempotency>,
 ) -> Result<Outcome, Error> {
     // A repeat returns the first result whatever its expected version.
-    if let Some(idem) = idempotency {
-        if let Some(record) = idempotent_record(conn, stream, &idem.key).await? {
-            return repeat(record, stream, idem);
-        }
+    if let Some(idem) = idempotency
+        && let Some(record) = idempotent_record(conn, stream, &idem.key).await?
+    {
+        return repeat(record, stream, idem);
     }
 
     let head = sqlx::query(APPEND_HEAD)

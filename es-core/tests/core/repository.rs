@@ -177,24 +177,24 @@ impl Interloper {
 
 impl EventStore for Interloper {
     async fn append(&self, request: AppendRequest) -> Result<es_core::AppendResult, Error> {
-        if let ExpectedVersion::Exact(v) = request.expected {
-            if self.armed.swap(false, std::sync::atomic::Ordering::SeqCst) {
-                let foreign = NewEvent::encode(
-                    &AccountEvent::Deposited {
-                        amount: 1,
-                        reference: "interloper".into(),
-                    },
-                    &Bincode,
-                    Metadata::now(),
-                )?;
-                self.inner
-                    .append(AppendRequest::new(
-                        request.stream.clone(),
-                        ExpectedVersion::Exact(v),
-                        vec![foreign],
-                    ))
-                    .await?;
-            }
+        if let ExpectedVersion::Exact(v) = request.expected
+            && self.armed.swap(false, std::sync::atomic::Ordering::SeqCst)
+        {
+            let foreign = NewEvent::encode(
+                &AccountEvent::Deposited {
+                    amount: 1,
+                    reference: "interloper".into(),
+                },
+                &Bincode,
+                Metadata::now(),
+            )?;
+            self.inner
+                .append(AppendRequest::new(
+                    request.stream.clone(),
+                    ExpectedVersion::Exact(v),
+                    vec![foreign],
+                ))
+                .await?;
         }
         self.inner.append(request).await
     }

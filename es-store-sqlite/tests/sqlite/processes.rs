@@ -413,10 +413,10 @@ async fn a_writer_killed_mid_batch_leaves_every_batch_whole() {
             };
             let marker = String::from_utf8_lossy(marker);
             let parts: Vec<&str> = marker.split('/').collect();
-            if let [batch, index, _size, ..] = parts.as_slice() {
-                if let (Ok(batch), Ok(index)) = (batch.parse(), index.parse()) {
-                    batches.entry(batch).or_default().insert(index);
-                }
+            if let [batch, index, _size, ..] = parts.as_slice()
+                && let (Ok(batch), Ok(index)) = (batch.parse(), index.parse())
+            {
+                batches.entry(batch).or_default().insert(index);
             }
         }
         for (batch, indexes) in &batches {
