@@ -24,13 +24,13 @@ pub use crypto::{
     Crypto, ForgetOutcome, ForgottenSubjects, KeyState, KeyStore, MasterKey, MasterKeyring,
     Personal, StoredKey, SystemEvent, decode_events, encode_events,
 };
+pub use dead_letter::{BoxFuture, DeadLetter, DeadLetters, MemoryDeadLetters};
 pub use error::{CodecError, Error};
 pub use event::{Event, EventTypeInfo, Metadata, NewEvent, PersonalField, RecordedEvent};
 pub use id::{
     Checkpoint, CommitId, EventId, IdempotencyKey, MAX_STREAM_ID_LEN, Position, StreamId,
     StreamVersion, SubjectId,
 };
-pub use dead_letter::{BoxFuture, DeadLetter, DeadLetters, MemoryDeadLetters};
 pub use memory::MemoryStore;
 pub use read_model::{KvBatch, KvOp, KvSink, Sink, SinkError};
 pub use repository::{

@@ -2,7 +2,7 @@
 //! store conformance suite that every backend runs.
 
 pub mod conformance;
-pub mod kv_conformance;
 mod given;
+pub mod kv_conformance;
 
 pub use given::{Given, When, given};
