@@ -1,5 +1,5 @@
 //! The key-value sink conformance suite: one public async function per
-//! behaviour of [`Sink`] + [`KvSink`], run against every key-value sink
+//! behaviour of [`Sink`](crate::Sink) + [`KvSink`], run against every key-value sink
 //! (in memory, Redis, SQL) through
 //! [`kv_sink_conformance_tests!`](crate::kv_sink_conformance_tests).
 
