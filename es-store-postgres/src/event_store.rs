@@ -103,7 +103,7 @@ fn append_result(row: &PgRow) -> Result<(AppendResult, Option<Vec<u8>>), Error> 
     let deduplicated: bool = row.try_get("deduplicated").map_err(get)?;
     let last_version: i64 = row.try_get("last_version").map_err(get)?;
     let positions: Vec<i64> = row.try_get("positions").map_err(get)?;
-    let xid: String = row.try_get("transaction_id").map_err(get)?;
+    let xid: String = row.try_get("xid").map_err(get)?;
     let fingerprint: Option<Vec<u8>> = row.try_get("fingerprint").map_err(get)?;
     let positions = positions
         .into_iter()
@@ -124,7 +124,7 @@ fn append_result(row: &PgRow) -> Result<(AppendResult, Option<Vec<u8>>), Error> 
 fn recorded_event(row: &PgRow) -> Result<RecordedEvent, Error> {
     let get = |e| store_error("reading an event", e);
     let position: i64 = row.try_get("position").map_err(get)?;
-    let xid: String = row.try_get("transaction_id").map_err(get)?;
+    let xid: String = row.try_get("xid").map_err(get)?;
     let stream_id: String = row.try_get("stream_id").map_err(get)?;
     let version: i64 = row.try_get("version").map_err(get)?;
     let event_id: Uuid = row.try_get("event_id").map_err(get)?;
@@ -379,7 +379,7 @@ impl EventStore for PgStore {
         })?;
         let last_version: i64 = row.try_get("last_version").map_err(get)?;
         let positions: Vec<i64> = row.try_get("positions").map_err(get)?;
-        let xid: String = row.try_get("transaction_id").map_err(get)?;
+        let xid: String = row.try_get("xid").map_err(get)?;
         let positions = positions
             .into_iter()
             .map(|p| to_u64(p, "position").map(Position::new))

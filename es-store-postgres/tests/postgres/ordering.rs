@@ -167,3 +167,26 @@ proptest! {
         })?;
     }
 }
+
+/// The global order is the numeric order of transaction ids, not the order of
+/// their text: a reader must get transaction 10 after 9, or it would skip it.
+#[tokio::test]
+async fn transaction_ids_order_numerically_across_digit_boundaries() {
+    let store = fresh_store().await;
+    for (xid, version) in [("10", 1), ("9", 2), ("100", 3), ("99", 4)] {
+        sqlx::query(
+            "INSERT INTO es_events (transaction_id, stream_id, version, event_id, event_type,
+                                    schema_version, payload, recorded_at)
+             VALUES ($1::text::xid8, 'digits', $2, gen_random_uuid(), 'X', 1, '\\x00', now())",
+        )
+        .bind(xid)
+        .bind(i64::from(version))
+        .execute(store.pool())
+        .await
+        .expect("insert");
+    }
+    let mut tail = Tail::new();
+    tail.until(&store, 4, 1).await;
+    let order: Vec<u64> = tail.seen.iter().map(|e| e.commit.get()).collect();
+    assert_eq!(order, vec![9, 10, 99, 100]);
+}

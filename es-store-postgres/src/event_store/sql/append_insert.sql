@@ -34,7 +34,7 @@ claim AS (
     RETURNING 1
 )
 SELECT false AS deduplicated, last_version, positions,
-       transaction_id::text AS transaction_id, NULL::bytea AS fingerprint
+       transaction_id::text AS xid, NULL::bytea AS fingerprint
 FROM appended
 UNION ALL
 SELECT true, last_version, positions, transaction_id::text, fingerprint

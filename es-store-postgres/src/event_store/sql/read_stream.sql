@@ -1,4 +1,4 @@
-SELECT position, transaction_id::text AS transaction_id, stream_id, version, event_id,
+SELECT position, transaction_id::text AS xid, stream_id, version, event_id,
        event_type, schema_version, payload, recorded_at, correlation_id, causation_id,
        idempotency_key, headers::text AS headers
 FROM es_events
