@@ -1,9 +1,11 @@
 #![doc = include_str!("../README.md")]
 
 mod column;
+mod dead_letters;
 mod error;
 mod event_store;
 mod key_store;
+mod kv;
 mod snapshot_store;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -20,6 +22,7 @@ use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 pub use error::Error;
+pub use kv::SqliteKv;
 
 /// The embedded migrations: the event, idempotency, snapshot and key tables.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");

@@ -5,8 +5,12 @@
 
 #[path = "sqlite/conformance.rs"]
 mod conformance;
+#[path = "sqlite/dead_letters.rs"]
+mod dead_letters;
 #[path = "sqlite/file.rs"]
 mod file;
+#[path = "sqlite/kv.rs"]
+mod kv;
 #[path = "sqlite/model.rs"]
 mod model;
 #[path = "sqlite/processes.rs"]
