@@ -6,6 +6,7 @@ mod error;
 mod event_store;
 mod key_store;
 mod kv;
+mod runner_lock;
 mod snapshot_store;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -23,6 +24,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 
 pub use error::Error;
 pub use kv::SqliteKv;
+pub use runner_lock::{LOCK_DIR, ProjectionLock, lock_file_name};
 
 /// The embedded migrations: the event, idempotency, snapshot and key tables.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -133,8 +135,10 @@ impl Default for SqliteStoreOptions {
 /// The SQLite event, snapshot and key store: one database file, shared by any
 /// number of processes.
 ///
-/// Implements [`es_core::EventStore`], [`es_core::SnapshotStore`] and
-/// [`es_core::KeyStore`]. Cloning shares the pool. Every connection runs with:
+/// Implements [`es_core::EventStore`], [`es_core::SnapshotStore`],
+/// [`es_core::KeyStore`] and [`es_core::DeadLetters`]; holds
+/// [`SqliteKv`] read models and hands out runner locks
+/// ([`try_lock_projection`](Self::try_lock_projection)). Cloning shares the pool. Every connection runs with:
 ///
 /// - `journal_mode = WAL`: readers never block the writer nor the writer
 ///   readers, and a crash never leaves a half-written transaction;
@@ -156,6 +160,9 @@ pub struct SqliteStore {
     /// polling SQLite's lock through the busy handler. Writers of other
     /// processes still meet at SQLite's lock, within the busy timeout.
     writer: Arc<tokio::sync::Mutex<()>>,
+    /// The database file as opened (`None` for an in-memory database): the
+    /// runner locks live beside it.
+    database: Option<PathBuf>,
     /// The temporary directory of a test store, deleted with the last clone.
     #[cfg(feature = "testing")]
     temp_dir: Option<Arc<tempfile::TempDir>>,
@@ -230,6 +237,7 @@ impl SqliteStore {
         connect: SqliteConnectOptions,
         options: &SqliteStoreOptions,
     ) -> Result<Self, Error> {
+        let database = database_file(connect.get_filename());
         let connect = connect
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -258,6 +266,7 @@ impl SqliteStore {
         Ok(Self {
             pool,
             writer: Arc::new(tokio::sync::Mutex::new(())),
+            database,
             #[cfg(feature = "testing")]
             temp_dir: None,
         })
@@ -299,6 +308,17 @@ impl SqliteStore {
                 Err(error) => return Err(error.into()),
             }
         }
+    }
+}
+
+/// The file behind a connection's file name; `None` for an in-memory database
+/// (`:memory:`, or the `file:` URI sqlx gives one).
+fn database_file(filename: &Path) -> Option<PathBuf> {
+    let text = filename.to_string_lossy();
+    if text.is_empty() || text == ":memory:" || text.starts_with("file:") {
+        None
+    } else {
+        Some(filename.to_owned())
     }
 }
 

@@ -11,6 +11,8 @@ mod dead_letters;
 mod file;
 #[path = "sqlite/kv.rs"]
 mod kv;
+#[path = "sqlite/locks.rs"]
+mod locks;
 #[path = "sqlite/model.rs"]
 mod model;
 #[path = "sqlite/processes.rs"]
