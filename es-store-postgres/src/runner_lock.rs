@@ -54,8 +54,16 @@ impl RunnerLock {
             .map_err(|e| store_error("reading the runner lock's backend", e))
     }
 
-    /// Releases the lock.
-    pub async fn release(self) -> Result<(), Error> {
+    /// Releases the lock. The unlock is explicit (not left to the connection's
+    /// end, which the server processes asynchronously), so the lock is free
+    /// when this returns.
+    pub async fn release(mut self) -> Result<(), Error> {
+        sqlx::query("SELECT pg_advisory_unlock($1, $2)")
+            .bind(NAMESPACE)
+            .bind(name_key(&self.projection))
+            .execute(&mut self.connection)
+            .await
+            .map_err(|e| store_error("releasing a runner lock", e))?;
         self.connection
             .close()
             .await
