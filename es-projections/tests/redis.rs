@@ -6,6 +6,8 @@
 //! fail and say how to start one.
 #![cfg(feature = "redis")]
 
+#[path = "common/accounts.rs"]
+mod accounts;
 #[path = "redis/domain.rs"]
 mod domain;
 #[path = "redis/kv_contract.rs"]

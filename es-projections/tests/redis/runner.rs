@@ -30,9 +30,9 @@ pub(crate) fn runner(
     store: &MemoryStore,
     kv: &RedisKv,
     crypto: &Arc<Crypto>,
-) -> Runner<Balances, MemoryStore> {
+) -> Runner<Balances<RedisKv>, MemoryStore> {
     Runner::new(
-        Balances,
+        Balances::default(),
         kv.clone(),
         store.clone(),
         Arc::new(MemoryDeadLetters::new()),
@@ -41,7 +41,7 @@ pub(crate) fn runner(
     .with_options(options())
 }
 
-async fn drain(runner: &mut Runner<Balances, MemoryStore>) -> Result<(), RunnerError> {
+async fn drain(runner: &mut Runner<Balances<RedisKv>, MemoryStore>) -> Result<(), RunnerError> {
     while runner.step().await? != Step::Idle {}
     Ok(())
 }

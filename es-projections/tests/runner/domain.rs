@@ -1,114 +1,11 @@
-//! An account domain and a balance projection for the runner tests.
-
-use std::sync::Arc;
+//! The runner tests' workload on the shared account domain.
 
 use es_core::{
-    Aggregate, AppendRequest, Crypto, EventId, EventStore, ExpectedVersion, MasterKey,
-    MasterKeyring, MemoryStore, Metadata, NewEvent, Personal, Repository, StreamId, SubjectId,
+    AppendRequest, EventId, EventStore, ExpectedVersion, MemoryStore, Metadata, NewEvent,
+    Repository, StreamId, SubjectId,
 };
-use es_projections::{Change, KvBatch, MemoryKv, Projection, ProjectionError};
 
-#[derive(Debug, Clone, PartialEq, Eq, es_core::Event)]
-pub(crate) enum AccountEvent {
-    Opened {
-        #[event(subject)]
-        owner: SubjectId,
-        #[event(personal)]
-        name: Personal<String>,
-    },
-    Deposited {
-        amount: i64,
-    },
-}
-
-#[derive(Debug, Clone)]
-pub(crate) enum Command {
-    Open(SubjectId, String),
-    Deposit(i64),
-}
-
-#[derive(Debug, thiserror::Error)]
-#[error("never")]
-pub(crate) struct Never;
-
-#[derive(Debug, Default, es_core::Aggregate)]
-#[aggregate(name = "account")]
-pub(crate) struct Account;
-
-impl Aggregate for Account {
-    type Command = Command;
-    type Event = AccountEvent;
-    type Error = Never;
-
-    fn handle(&self, command: Command) -> Result<Vec<AccountEvent>, Never> {
-        Ok(vec![match command {
-            Command::Open(owner, name) => AccountEvent::Opened {
-                name: Personal::new(owner.clone(), name),
-                owner,
-            },
-            Command::Deposit(amount) => AccountEvent::Deposited { amount },
-        }])
-    }
-
-    fn apply(&mut self, _: &AccountEvent) {}
-}
-
-/// Balances and owner names, by account stream.
-pub(crate) struct Balances;
-
-impl Projection for Balances {
-    type Event = AccountEvent;
-    type Sink = MemoryKv;
-
-    fn name(&self) -> &str {
-        "balances"
-    }
-
-    fn stream_prefix(&self) -> Option<&str> {
-        Some("account-")
-    }
-
-    fn apply(
-        &self,
-        change: Change<'_, AccountEvent>,
-        writes: &mut KvBatch,
-    ) -> Result<(), ProjectionError> {
-        match change {
-            Change::Event {
-                event: AccountEvent::Opened { owner, name },
-                meta,
-            } => {
-                let key = format!("{}:owner", meta.stream_id);
-                writes
-                    .set(&key, name.display_or("<shredded>"))
-                    .tag(owner.as_str(), key);
-            }
-            Change::Event {
-                event: AccountEvent::Deposited { amount },
-                meta,
-            } => {
-                if *amount == 999 {
-                    return Err(ProjectionError::new("unlucky amount"));
-                }
-                writes.incr_by(format!("{}:balance", meta.stream_id), *amount);
-            }
-            Change::Forgotten { subject, .. } => {
-                writes.purge(subject.as_str());
-            }
-        }
-        Ok(())
-    }
-}
-
-pub(crate) fn crypto() -> Arc<Crypto> {
-    Arc::new(Crypto::new(MasterKeyring::new(
-        MasterKey::generate("runner").unwrap(),
-    )))
-}
-
-pub(crate) fn repo(store: &MemoryStore, crypto: &Arc<Crypto>) -> Repository<Account, MemoryStore> {
-    Repository::new(store.clone()).with_crypto(Arc::clone(crypto))
-}
+pub(crate) use crate::accounts::{Account, Balances, Command, crypto, repo};
 
 /// Opens `accounts` accounts and makes `deposits` deposits into each; returns
 /// the expected model.

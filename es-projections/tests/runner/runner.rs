@@ -29,9 +29,9 @@ fn runner(
     kv: &MemoryKv,
     crypto: &Arc<es_core::Crypto>,
     letters: &MemoryDeadLetters,
-) -> Runner<Balances, MemoryStore> {
+) -> Runner<Balances<MemoryKv>, MemoryStore> {
     Runner::new(
-        Balances,
+        Balances::default(),
         kv.clone(),
         store.clone(),
         Arc::new(letters.clone()),
@@ -40,7 +40,7 @@ fn runner(
     .with_options(fast())
 }
 
-async fn drain(runner: &mut Runner<Balances, MemoryStore>) -> Result<(), RunnerError> {
+async fn drain(runner: &mut Runner<Balances<MemoryKv>, MemoryStore>) -> Result<(), RunnerError> {
     while runner.step().await? != Step::Idle {}
     Ok(())
 }
