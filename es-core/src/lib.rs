@@ -32,10 +32,13 @@ pub use id::{
     StreamVersion, SubjectId,
 };
 pub use memory::MemoryStore;
-pub use read_model::{KvBatch, KvOp, KvSink, Sink, SinkError};
+pub use read_model::{
+    GenerationBinding, Generations, KvBatch, KvOp, KvSink, Sink, SinkError, Switch,
+};
 pub use repository::{
     AsOf, CommandError, CommandOptions, Executed, Loaded, Repository, RetryPolicy,
 };
+pub use store::StreamSummary;
 pub use store::{
     AppendRequest, AppendResult, EventStore, ExpectedVersion, Idempotency, IdempotentRecord,
     PollEvery, Snapshot, SnapshotStore, Wakeup,

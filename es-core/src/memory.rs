@@ -7,7 +7,7 @@ use crate::store::IdempotentRecord;
 use crate::{
     AppendRequest, AppendResult, Checkpoint, CommitId, Error, EventStore, ForgetOutcome,
     IdempotencyKey, KeyState, KeyStore, Position, RecordedEvent, Snapshot, SnapshotStore,
-    StoredKey, StreamId, StreamVersion, SubjectId,
+    StoredKey, StreamId, StreamSummary, StreamVersion, SubjectId,
 };
 
 /// An in-memory [`EventStore`] and [`SnapshotStore`].
@@ -226,6 +226,32 @@ impl EventStore for MemoryStore {
             .get(&(stream.clone(), key.clone()))
             .cloned())
     }
+
+    async fn list_streams(
+        &self,
+        after: Option<&StreamId>,
+        limit: usize,
+    ) -> Result<Vec<StreamSummary>, Error> {
+        let inner = self.lock();
+        let mut ids: Vec<&StreamId> = inner
+            .streams
+            .keys()
+            .filter(|id| after.is_none_or(|after| id.as_str() > after.as_str()))
+            .collect();
+        ids.sort_unstable_by(|a, b| a.as_str().cmp(b.as_str()));
+        Ok(ids
+            .into_iter()
+            .take(limit)
+            .filter_map(|id| {
+                let last = &inner.log[*inner.streams[id].last()?];
+                Some(StreamSummary {
+                    stream_id: id.clone(),
+                    version: last.version,
+                    last_recorded_at: last.metadata.recorded_at,
+                })
+            })
+            .collect())
+    }
 }
 
 impl SnapshotStore for MemoryStore {
@@ -251,6 +277,15 @@ impl SnapshotStore for MemoryStore {
             .get(stream)
             .filter(|s| s.schema_version == schema_version)
             .cloned())
+    }
+
+    async fn prune_snapshots(&self, stream_prefix: &str, keep: Option<u32>) -> Result<u64, Error> {
+        let mut inner = self.lock();
+        let before = inner.snapshots.len();
+        inner.snapshots.retain(|stream, snapshot| {
+            !stream.as_str().starts_with(stream_prefix) || Some(snapshot.schema_version) == keep
+        });
+        Ok((before - inner.snapshots.len()) as u64)
     }
 }
 

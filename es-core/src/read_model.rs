@@ -7,6 +7,7 @@
 //! projections crate.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::Checkpoint;
 
@@ -31,6 +32,20 @@ pub enum SinkError {
     Fenced {
         /// The projection.
         projection: String,
+    },
+    /// A newer generation of the read model is live (a rebuild switched): this
+    /// handle's generation takes no more writes. A runner reloads its
+    /// checkpoint, which binds it to the live generation, and goes on.
+    #[error(
+        "generation {generation} of the read model of projection `{projection}` was superseded by generation {live}"
+    )]
+    Superseded {
+        /// The projection.
+        projection: String,
+        /// The generation the write was for.
+        generation: u64,
+        /// The live generation.
+        live: u64,
     },
     /// Anything else: a rejected write, a corrupt stored checkpoint.
     #[error("sink failed: {message}")]
@@ -218,4 +233,146 @@ pub trait KvSink: Sink<Batch = KvBatch> {
     fn entries(
         &self,
     ) -> impl Future<Output = Result<std::collections::BTreeMap<String, String>, SinkError>> + Send;
+}
+
+/// The outcome of [`Generations::switch_generation`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Switch {
+    /// The new generation is live.
+    Done,
+    /// Nothing changed: the new generation's checkpoint is behind the live
+    /// one's, and readers would see the model go back in time. Catch up and
+    /// switch again.
+    Behind {
+        /// The live generation's checkpoint.
+        live: Option<Checkpoint>,
+        /// The new generation's checkpoint.
+        next: Option<Checkpoint>,
+    },
+}
+
+/// A read model kept in numbered generations, so that it can be rebuilt beside
+/// the live one and switched to in one atomic step: zero-downtime rebuilds.
+///
+/// One sink (a Redis prefix, an SQL namespace, an index directory) holds one
+/// projection's model. Generation 1 is live until a switch. Handles come in two
+/// kinds:
+///
+/// - a **following** handle (what the sink's constructor returns) reads the
+///   live generation on every read; [`Sink::checkpoint`] binds it to the
+///   generation live at that moment, and its commits go there;
+/// - a **pinned** handle ([`at_generation`](Self::at_generation)) reads and
+///   writes one generation, live or not: what a rebuild writes through.
+///
+/// A commit to a generation older than the live one is refused with
+/// [`SinkError::Superseded`], atomically with the switch, so a runner that
+/// missed the switch writes nothing to the generation about to be dropped; it
+/// reloads its checkpoint and carries on in the new one.
+pub trait Generations: Sink + Clone {
+    /// The generation readers see.
+    fn live_generation(&self) -> impl Future<Output = Result<u64, SinkError>> + Send;
+
+    /// Every generation that holds a checkpoint, ascending: the live one once
+    /// committed to, and rebuilds in progress or abandoned.
+    fn generations(&self) -> impl Future<Output = Result<Vec<u64>, SinkError>> + Send;
+
+    /// A handle pinned to `generation` (at least 1).
+    fn at_generation(&self, generation: u64) -> Self;
+
+    /// Makes `to` live in place of `from`, in one atomic step: fails with
+    /// [`SinkError::Fenced`] when `from` is not live, and changes nothing
+    /// ([`Switch::Behind`]) when `projection`'s checkpoint in `to` is behind
+    /// the one in `from`.
+    fn switch_generation(
+        &self,
+        projection: &str,
+        from: u64,
+        to: u64,
+    ) -> impl Future<Output = Result<Switch, SinkError>> + Send;
+
+    /// Deletes a generation that is not live: its values, tags and
+    /// checkpoints. Refused ([`SinkError::Failed`]) for the live one.
+    fn drop_generation(
+        &self,
+        generation: u64,
+    ) -> impl Future<Output = Result<(), SinkError>> + Send;
+}
+
+/// Which generation a sink handle reads and writes; the bookkeeping that every
+/// [`Generations`] sink shares. Clones keep their own binding.
+///
+/// ```
+/// use es_core::GenerationBinding;
+///
+/// let following = GenerationBinding::follow();
+/// assert_eq!(following.read(3), 3);
+/// assert_eq!(following.write(), None); // not bound yet: the live one
+/// following.bind(3);
+/// assert_eq!(following.write(), Some(3));
+///
+/// let pinned = GenerationBinding::pinned(2);
+/// assert_eq!(pinned.read(3), 2);
+/// assert_eq!(pinned.bind(3), 2);
+/// ```
+#[derive(Debug)]
+pub struct GenerationBinding {
+    pinned: Option<u64>,
+    /// The generation bound by the last checkpoint read (0: none).
+    bound: AtomicU64,
+}
+
+impl Clone for GenerationBinding {
+    fn clone(&self) -> Self {
+        Self {
+            pinned: self.pinned,
+            bound: AtomicU64::new(self.bound.load(Ordering::Relaxed)),
+        }
+    }
+}
+
+impl GenerationBinding {
+    /// Follows the live generation.
+    pub fn follow() -> Self {
+        Self {
+            pinned: None,
+            bound: AtomicU64::new(0),
+        }
+    }
+
+    /// Pinned to `generation` (0 is taken as 1).
+    pub fn pinned(generation: u64) -> Self {
+        Self {
+            pinned: Some(generation.max(1)),
+            bound: AtomicU64::new(0),
+        }
+    }
+
+    /// The pinned generation, if any.
+    pub fn pinned_generation(&self) -> Option<u64> {
+        self.pinned
+    }
+
+    /// The generation to read when `live` is live.
+    pub fn read(&self, live: u64) -> u64 {
+        self.pinned.unwrap_or(live)
+    }
+
+    /// Binds a following handle to `live` (a checkpoint read); returns the
+    /// generation the handle now writes.
+    pub fn bind(&self, live: u64) -> u64 {
+        match self.pinned {
+            Some(generation) => generation,
+            None => {
+                self.bound.store(live, Ordering::Relaxed);
+                live
+            }
+        }
+    }
+
+    /// The generation to write: the pinned or bound one (`None`: a following
+    /// handle never bound, which writes the live one).
+    pub fn write(&self) -> Option<u64> {
+        self.pinned
+            .or_else(|| Some(self.bound.load(Ordering::Relaxed)).filter(|g| *g > 0))
+    }
 }

@@ -220,6 +220,62 @@ pub trait EventStore: Send + Sync {
         stream: &StreamId,
         key: &IdempotencyKey,
     ) -> impl Future<Output = Result<Option<IdempotentRecord>, Error>> + Send;
+
+    /// Up to `limit` streams with ids after `after` (all when `None`), in the
+    /// byte order of their ids, each with its version and when its last event
+    /// was recorded: what an operator pages through (`streams list`).
+    ///
+    /// The default pages through the whole global log; stores override it with
+    /// a query on their stream table.
+    fn list_streams(
+        &self,
+        after: Option<&StreamId>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<StreamSummary>, Error>> + Send
+    where
+        Self: Sync,
+    {
+        async move {
+            let mut streams = std::collections::BTreeMap::<StreamId, StreamSummary>::new();
+            let mut from = Checkpoint::START;
+            loop {
+                let page = self.read_all(from, 1024).await?;
+                let Some(last) = page.last() else {
+                    break;
+                };
+                from = last.checkpoint();
+                for event in page {
+                    if after.is_some_and(|after| event.stream_id.as_str() <= after.as_str()) {
+                        continue;
+                    }
+                    let summary = StreamSummary {
+                        stream_id: event.stream_id.clone(),
+                        version: event.version,
+                        last_recorded_at: event.metadata.recorded_at,
+                    };
+                    match streams.get_mut(&event.stream_id) {
+                        Some(known) if known.version >= event.version => {}
+                        Some(known) => *known = summary,
+                        None => {
+                            streams.insert(event.stream_id, summary);
+                        }
+                    }
+                }
+            }
+            Ok(streams.into_values().take(limit).collect())
+        }
+    }
+}
+
+/// One stream as [`EventStore::list_streams`] lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamSummary {
+    /// The stream.
+    pub stream_id: StreamId,
+    /// Its version: the number of events in it.
+    pub version: StreamVersion,
+    /// When its last event was recorded (the event's `Metadata::recorded_at`).
+    pub last_recorded_at: DateTime<Utc>,
 }
 
 /// A stored snapshot of an aggregate's state.
@@ -257,6 +313,25 @@ pub trait SnapshotStore: Send + Sync {
         stream: &StreamId,
         schema_version: u32,
     ) -> impl Future<Output = Result<Option<Snapshot>, Error>> + Send;
+
+    /// Deletes the snapshots of the streams whose ids start with
+    /// `stream_prefix` and whose schema version is not `keep` (every one of
+    /// them when `keep` is `None`): snapshots that their aggregate can no
+    /// longer load (`snapshots prune`). Returns how many were deleted.
+    ///
+    /// The default refuses with [`Error::Backend`]: a store that keeps
+    /// snapshots overrides it.
+    fn prune_snapshots(
+        &self,
+        stream_prefix: &str,
+        keep: Option<u32>,
+    ) -> impl Future<Output = Result<u64, Error>> + Send {
+        let _ = (stream_prefix, keep);
+        std::future::ready(Err(Error::Backend {
+            message: "this snapshot store cannot prune snapshots".into(),
+            source: None,
+        }))
+    }
 }
 
 /// Tells a subscriber of the global log when to read again: a store's

@@ -17,16 +17,18 @@
 
 mod kv;
 mod projection;
+mod rebuild;
 mod runner;
 #[cfg(feature = "tantivy")]
 mod search;
 
 pub use es_core::{BoxFuture, DeadLetter, DeadLetters, MemoryDeadLetters};
-pub use es_core::{KvSink, Sink, SinkError};
+pub use es_core::{Generations, KvSink, Sink, SinkError, Switch};
 #[cfg(feature = "redis")]
 pub use kv::RedisKv;
 pub use kv::{KvBatch, KvOp, MemoryKv};
 pub use projection::{Change, EventMeta, Projection, ProjectionError};
+pub use rebuild::{Rebuild, RebuildError, RebuildProgress, RebuildReport};
 pub use runner::{
     Backoff, FailurePolicy, Progress, Runner, RunnerError, RunnerOptions, Step, WaitError,
 };

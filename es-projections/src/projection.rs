@@ -19,6 +19,10 @@ pub struct EventMeta {
     pub event_id: EventId,
     /// Its metadata.
     pub metadata: Metadata,
+    /// Whether the event is being replayed into a generation that a rebuild
+    /// builds (it was, or is being, applied live as well). Side effects that
+    /// must happen once, like sending an email, skip replays.
+    pub replaying: bool,
 }
 
 /// What a projection is asked to apply.

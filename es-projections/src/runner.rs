@@ -34,6 +34,20 @@ pub enum RunnerError {
         /// The projection.
         projection: String,
     },
+    /// The runner writes a generation of the read model that a newer one
+    /// replaced, and its sink handle is pinned to it (a rebuild that another
+    /// rebuild overtook): it stopped without writing.
+    #[error(
+        "projection `{projection}`: generation {generation} was superseded by generation {live}"
+    )]
+    Superseded {
+        /// The projection.
+        projection: String,
+        /// The runner's generation.
+        generation: u64,
+        /// The live one.
+        live: u64,
+    },
     /// An event could not be decoded or applied and the policy is to halt. It is
     /// in the dead letters; everything before it was committed.
     #[error("projection `{projection}` halted at event {event_id} ({event_type}): {error}")]
@@ -66,16 +80,24 @@ pub enum Step {
 /// Runs one projection: reads the global log in batches, decodes (opening
 /// personal data), applies, and commits the writes with the checkpoint.
 pub struct Runner<P: Projection, S, C = Bincode> {
-    projection: Arc<P>,
-    sink: P::Sink,
-    store: S,
+    pub(crate) projection: Arc<P>,
+    pub(crate) sink: P::Sink,
+    pub(crate) store: S,
     codec: C,
     crypto: Option<Arc<Crypto>>,
-    dead_letters: Arc<dyn DeadLetters>,
-    options: RunnerOptions,
+    pub(crate) dead_letters: Arc<dyn DeadLetters>,
+    pub(crate) options: RunnerOptions,
     /// The last committed checkpoint (`None`: nothing committed yet).
-    checkpoint: Option<Checkpoint>,
-    loaded: bool,
+    pub(crate) checkpoint: Option<Checkpoint>,
+    pub(crate) loaded: bool,
+    /// The generation of the last commit refused as superseded: a second refusal
+    /// for the same one means the sink is pinned to it.
+    superseded: Option<u64>,
+    /// Whether this runner replays (a rebuild's): [`EventMeta::replaying`].
+    pub(crate) replaying: bool,
+    /// Events the live generation went past although they failed (skipped by
+    /// policy or by an operator): a rebuild skips them too instead of halting.
+    pub(crate) passed: std::collections::BTreeSet<es_core::EventId>,
     progress: Progress,
 }
 
@@ -114,6 +136,9 @@ impl<P: Projection, S: EventStore + KeyStore, C: Codec> Runner<P, S, C> {
             options: RunnerOptions::default(),
             checkpoint: None,
             loaded: false,
+            superseded: None,
+            replaying: false,
+            passed: std::collections::BTreeSet::new(),
             progress: Progress::new(),
         }
     }
@@ -131,6 +156,19 @@ impl<P: Projection, S: EventStore + KeyStore, C: Codec> Runner<P, S, C> {
     pub fn with_options(mut self, options: RunnerOptions) -> Self {
         self.options = options;
         self
+    }
+
+    /// Marks every event this runner delivers as a replay
+    /// ([`EventMeta::replaying`]): what a [`Rebuild`](crate::Rebuild) does.
+    #[must_use]
+    pub fn replaying(mut self) -> Self {
+        self.replaying = true;
+        self
+    }
+
+    /// The event store it reads.
+    pub fn store(&self) -> &S {
+        &self.store
     }
 
     /// A handle to await the runner's progress (read-your-writes).
@@ -186,8 +224,11 @@ impl<P: Projection, S: EventStore + KeyStore, C: Codec> Runner<P, S, C> {
             };
             if let Some(next) = next
                 && Some(next) != self.checkpoint
+                && !self.commit(batch, next).await?
             {
-                self.commit(batch, next).await?;
+                // A rebuild switched generations: nothing was written; the
+                // next step reloads the checkpoint in the live generation.
+                return Ok(Step::Committed { read, applied: 0 });
             }
             metrics::histogram!("es_projection_batch_seconds", "projection" => name.clone())
                 .record(started.elapsed().as_secs_f64());
@@ -273,6 +314,7 @@ impl<P: Projection, S: EventStore + KeyStore, C: Codec> Runner<P, S, C> {
                 checkpoint: recorded.checkpoint(),
                 event_id: recorded.event_id,
                 metadata: recorded.metadata.clone(),
+                replaying: self.replaying,
             };
             let outcome = match decoded {
                 Ok(Decoded::Event(event)) => self
@@ -301,7 +343,9 @@ impl<P: Projection, S: EventStore + KeyStore, C: Codec> Runner<P, S, C> {
                 Ok(()) => applied += 1,
                 Err(error) => {
                     self.bury(recorded, &error).await?;
-                    if self.options.failure_policy == FailurePolicy::Halt {
+                    if self.options.failure_policy == FailurePolicy::Halt
+                        && !self.passed.contains(&recorded.event_id)
+                    {
                         let halted = RunnerError::Halted {
                             projection: self.projection.name().to_owned(),
                             event_id: recorded.event_id,
@@ -418,12 +462,13 @@ impl<P: Projection, S: EventStore + KeyStore, C: Codec> Runner<P, S, C> {
     }
 
     /// Commits with retries; after an ambiguous failure, reads the checkpoint
-    /// back to learn whether the commit happened.
+    /// back to learn whether the commit happened. `false`: the generation was
+    /// superseded and nothing was written (the next step reloads).
     async fn commit(
         &mut self,
         batch: <P::Sink as Sink>::Batch,
         next: Checkpoint,
-    ) -> Result<(), RunnerError> {
+    ) -> Result<bool, RunnerError> {
         let name = self.projection.name().to_owned();
         let expected = self.checkpoint;
         let mut attempt = 0;
@@ -432,6 +477,28 @@ impl<P: Projection, S: EventStore + KeyStore, C: Codec> Runner<P, S, C> {
                 Ok(()) => break,
                 Err(SinkError::Fenced { projection }) => {
                     return Err(RunnerError::Fenced { projection });
+                }
+                Err(SinkError::Superseded {
+                    projection,
+                    generation,
+                    live,
+                }) => {
+                    if self.superseded == Some(generation) {
+                        return Err(RunnerError::Superseded {
+                            projection,
+                            generation,
+                            live,
+                        });
+                    }
+                    tracing::info!(
+                        projection = %name,
+                        generation,
+                        live,
+                        "the read model moved to a new generation; reloading the checkpoint"
+                    );
+                    self.superseded = Some(generation);
+                    self.loaded = false;
+                    return Ok(false);
                 }
                 Err(SinkError::Unavailable { message, .. }) => {
                     attempt += 1;
@@ -449,8 +516,9 @@ impl<P: Projection, S: EventStore + KeyStore, C: Codec> Runner<P, S, C> {
             }
         }
         self.checkpoint = Some(next);
+        self.superseded = None;
         self.progress.advance(self.checkpoint);
-        Ok(())
+        Ok(true)
     }
 
     async fn retry_sink<T, Fut>(&self, call: impl Fn() -> Fut) -> Result<T, RunnerError>

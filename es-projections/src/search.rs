@@ -11,15 +11,24 @@
 //! segment's files until a merge rewrites them. A batch that purges a subject
 //! therefore merges every segment and collects the old files before `commit`
 //! returns.
+//!
+//! Generations ([`Generations`]): the sink's directory holds one tantivy index
+//! per generation (`g1/`, `g2/`, …) and the live generation's number in `LIVE`
+//! (missing: 1), replaced atomically (write, sync, rename). Commits take a
+//! shared lock on `generations.lock` and switches an exclusive one, so a
+//! commit to a generation older than the live one is refused even from
+//! another process.
 
 mod batch;
 mod query;
 
+use std::collections::BTreeMap;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
-use es_core::Checkpoint;
+use es_core::{Checkpoint, GenerationBinding, Generations, Switch};
 use tantivy::collector::TopDocs;
 use tantivy::directory::MmapDirectory;
 use tantivy::merge_policy::{LogMergePolicy, MergePolicy, NoMergePolicy};
@@ -39,14 +48,25 @@ const ID_FIELD: &str = "id";
 const SUBJECT_FIELD: &str = "subject";
 /// The writer's indexing memory (one thread: one segment per commit).
 const WRITER_MEMORY: usize = 50_000_000;
+/// The file naming the live generation.
+const LIVE_FILE: &str = "LIVE";
+/// The lock file ordering commits (shared) and switches (exclusive).
+const LOCK_FILE: &str = "generations.lock";
 
-/// A full-text read model in a tantivy index on disk, and the [`Sink`] that
-/// writes it. Clones share the index and its one writer.
+/// A full-text read model in tantivy indexes on disk, one per generation
+/// ([`Generations`]), and the [`Sink`] that writes them. Clones share the
+/// indexes and their writers.
 ///
 /// Documents have a unique id, any number of subjects (for
 /// [`SearchBatch::purge`]) and the application's text fields, named at
 /// [`open`](Self::open). An index holds the read model of one projection: its
 /// name is stored with the checkpoint, and another projection's calls fail.
+///
+/// A generation's writer is taken at its first commit and kept: one writer per
+/// generation directory, across processes (tantivy's lock file). A commit
+/// while another process holds it is [`SinkError::Unavailable`], so a runner
+/// retries until the other writer is gone (a rebuild that just switched and is
+/// exiting, say).
 ///
 /// Merges run inside [`commit`](Sink::commit), not in the background: the
 /// segments follow tantivy's log merge policy, and a batch that purges merges
@@ -54,8 +74,8 @@ const WRITER_MEMORY: usize = 50_000_000;
 /// forgotten subject's text is gone from the directory, not only from search
 /// results. If that compaction fails after the commit landed, `commit` returns
 /// [`SinkError::Unavailable`] (the runner reads the checkpoint back and goes
-/// on) and the compaction is retried on the next commit, or on the next
-/// [`open`](Self::open), which compacts any index holding deleted documents.
+/// on) and the compaction is retried on the next commit, or when the next
+/// writer is taken, which compacts any index holding deleted documents.
 ///
 /// ```
 /// use es_core::Checkpoint;
@@ -73,11 +93,29 @@ const WRITER_MEMORY: usize = 50_000_000;
 /// ```
 #[derive(Clone)]
 pub struct SearchIndex {
-    inner: Arc<Inner>,
+    shared: Arc<Shared>,
+    binding: GenerationBinding,
 }
 
-struct Inner {
+/// What clones share: the directory, the schema and the open generations.
+struct Shared {
     dir: PathBuf,
+    names: Vec<String>,
+    open: Mutex<BTreeMap<u64, Arc<Inner>>>,
+    faults: Arc<Faults>,
+}
+
+/// Fault injection for tests.
+#[derive(Default)]
+struct Faults {
+    /// Commits that apply their writes, then fail.
+    fail_next: AtomicU32,
+    /// The next commit stops as a killed process would.
+    crash_next: AtomicBool,
+}
+
+/// One generation's index.
+struct Inner {
     index: Index,
     reader: IndexReader,
     fields: Fields,
@@ -88,15 +126,15 @@ struct Inner {
     /// reloads the reader and collects files, so that no searcher still pins
     /// the purged segments (pinned files are not collected).
     searchers: RwLock<()>,
-    /// Fault injection: commits that apply their writes, then fail.
-    fail_next: AtomicU32,
-    /// Fault injection: the next commit stops as a killed process would.
-    crash_next: AtomicBool,
+    faults: Arc<Faults>,
 }
 
 struct Writer {
-    /// `None` once the writer is lost (a failed rollback, a simulated crash).
+    /// `None` before the first commit takes it, or once it is lost.
     writer: Option<IndexWriter>,
+    /// The writer was lost (a failed rollback, a simulated crash): every
+    /// later commit fails until the index is reopened.
+    lost: bool,
     /// A purge was committed but its compaction failed: retried on the next
     /// commit (and on open).
     compaction_pending: bool,
@@ -105,31 +143,21 @@ struct Writer {
 impl std::fmt::Debug for SearchIndex {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SearchIndex")
-            .field("dir", &self.inner.dir)
-            .field(
-                "fields",
-                &self
-                    .inner
-                    .fields
-                    .text
-                    .iter()
-                    .map(|(n, _)| n)
-                    .collect::<Vec<_>>(),
-            )
+            .field("dir", &self.shared.dir)
+            .field("fields", &self.shared.names)
+            .field("binding", &self.binding)
             .finish_non_exhaustive()
     }
 }
 
 impl SearchIndex {
     /// Opens the index in `dir` (created if missing) with the text fields
-    /// `fields` (indexed for full text and stored), besides `id` and `subject`,
-    /// and takes its writer.
+    /// `fields` (indexed for full text and stored), besides `id` and `subject`:
+    /// a handle following the live generation.
     ///
-    /// Fails with [`SinkError::Failed`] when another writer holds the index (in
-    /// this process or another: tantivy's lock file), when the index exists
-    /// with other fields, or when a field is named `id`, `subject`, empty or
-    /// twice. An index whose last run stopped between a purge and its
-    /// compaction is compacted here.
+    /// Fails with [`SinkError::Failed`] when the live generation's index
+    /// exists with other fields, or when a field is named `id`, `subject`,
+    /// empty or twice.
     ///
     /// ```
     /// use es_projections::SearchIndex;
@@ -137,21 +165,40 @@ impl SearchIndex {
     /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
     /// let dir = tempfile::tempdir().unwrap();
     /// let index = SearchIndex::open(dir.path(), &["owner_name", "account"]).await.unwrap();
-    /// // One writer per directory:
-    /// assert!(SearchIndex::open(dir.path(), &["owner_name", "account"]).await.is_err());
-    /// drop(index);
-    /// assert!(SearchIndex::open(dir.path(), &["owner_name", "account"]).await.is_ok());
+    /// assert!(SearchIndex::open(dir.path(), &["owner_name"]).await.is_err());
     /// # });
     /// ```
     pub async fn open(dir: impl AsRef<Path>, fields: &[&str]) -> Result<Self, SinkError> {
         let dir = dir.as_ref().to_owned();
         let names: Vec<String> = fields.iter().map(|&f| f.to_owned()).collect();
-        blocking(move || open_blocking(dir, &names)).await
+        blocking(move || {
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| SinkError::unavailable("create the index directory", e))?;
+            let index = SearchIndex {
+                shared: Arc::new(Shared {
+                    dir,
+                    names,
+                    open: Mutex::new(BTreeMap::new()),
+                    faults: Arc::default(),
+                }),
+                binding: GenerationBinding::follow(),
+            };
+            let live = index.shared.live()?;
+            index.shared.generation(live)?.compact_leftovers()?;
+            Ok(index)
+        })
+        .await
     }
 
-    /// The directory of the index.
+    /// The directory of the index (its generations are directories in it).
     pub fn dir(&self) -> &Path {
-        &self.inner.dir
+        &self.shared.dir
+    }
+
+    /// The generation this handle reads, opened.
+    fn reading(&self) -> Result<Arc<Inner>, SinkError> {
+        let generation = self.binding.read(self.shared.live()?);
+        self.shared.generation(generation)
     }
 
     /// The documents best matching `query`, at most `limit`, best first.
@@ -182,9 +229,10 @@ impl SearchIndex {
         if limit == 0 {
             return Ok(Vec::new());
         }
-        let inner = Arc::clone(&self.inner);
+        let this = self.clone();
         let text = query.to_owned();
         blocking(move || {
+            let inner = this.reading()?;
             let _shared = inner
                 .searchers
                 .read()
@@ -230,9 +278,10 @@ impl SearchIndex {
     /// # });
     /// ```
     pub async fn get(&self, id: &str) -> Result<Option<Vec<(String, String)>>, SinkError> {
-        let inner = Arc::clone(&self.inner);
+        let this = self.clone();
         let id = id.to_owned();
         blocking(move || {
+            let inner = this.reading()?;
             let _shared = inner
                 .searchers
                 .read()
@@ -270,10 +319,12 @@ impl SearchIndex {
     /// # });
     /// ```
     pub async fn compact(&self) -> Result<(), SinkError> {
-        let inner = Arc::clone(&self.inner);
-        let mut writer = Arc::clone(&self.inner.writer).lock_owned().await;
+        let this = self.clone();
+        let inner = blocking(move || this.reading()).await?;
+        let mut writer = Arc::clone(&inner.writer).lock_owned().await;
         blocking(move || {
-            let result = inner.compact(live(&mut writer.writer)?);
+            let taken = inner.writer(&mut writer)?;
+            let result = inner.compact(taken);
             writer.compaction_pending = result.is_err();
             result
         })
@@ -300,7 +351,7 @@ impl SearchIndex {
     /// # });
     /// ```
     pub fn fail_next_commits(&self, n: u32) {
-        self.inner.fail_next.store(n, Ordering::SeqCst);
+        self.shared.faults.fail_next.store(n, Ordering::SeqCst);
     }
 
     /// Fault injection for tests: the next commit applies its writes and
@@ -326,7 +377,196 @@ impl SearchIndex {
     /// # });
     /// ```
     pub fn crash_before_next_commit(&self) {
-        self.inner.crash_next.store(true, Ordering::SeqCst);
+        self.shared.faults.crash_next.store(true, Ordering::SeqCst);
+    }
+}
+
+impl Shared {
+    /// The live generation, from `LIVE`.
+    fn live(&self) -> Result<u64, SinkError> {
+        match std::fs::read_to_string(self.dir.join(LIVE_FILE)) {
+            Ok(text) => text.trim().parse::<u64>().map_err(|e| {
+                SinkError::failed("the live generation of the search index is malformed", e)
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(1),
+            Err(e) => Err(SinkError::unavailable(
+                "read the live generation of the search index",
+                e,
+            )),
+        }
+    }
+
+    fn generation_dir(&self, generation: u64) -> PathBuf {
+        self.dir.join(format!("g{generation}"))
+    }
+
+    /// Generation `generation`'s index, opened (and created) on first use.
+    fn generation(&self, generation: u64) -> Result<Arc<Inner>, SinkError> {
+        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(inner) = open.get(&generation) {
+            return Ok(Arc::clone(inner));
+        }
+        let names: Vec<&str> = self.names.iter().map(String::as_str).collect();
+        let inner = Arc::new(open_blocking(
+            &self.generation_dir(generation),
+            &names,
+            Arc::clone(&self.faults),
+        )?);
+        open.insert(generation, Arc::clone(&inner));
+        Ok(inner)
+    }
+
+    /// Forgets an open generation (its writer goes when the last user does).
+    fn close(&self, generation: u64) {
+        self.open
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&generation);
+    }
+
+    /// Takes the generations lock, shared (commits) or exclusive (switches).
+    fn lock(&self, exclusive: bool) -> Result<std::fs::File, SinkError> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(self.dir.join(LOCK_FILE))
+            .map_err(|e| SinkError::unavailable("open the generations lock", e))?;
+        if exclusive {
+            file.lock()
+        } else {
+            file.lock_shared()
+        }
+        .map_err(|e| SinkError::unavailable("take the generations lock", e))?;
+        Ok(file)
+    }
+
+    /// The generations whose directory holds a commit.
+    fn committed(&self) -> Result<Vec<u64>, SinkError> {
+        let entries = std::fs::read_dir(&self.dir)
+            .map_err(|e| SinkError::unavailable("list the search index generations", e))?;
+        let mut generations = Vec::new();
+        for entry in entries {
+            let entry = entry
+                .map_err(|e| SinkError::unavailable("list the search index generations", e))?;
+            let name = entry.file_name();
+            let Some(generation) = name
+                .to_str()
+                .and_then(|n| n.strip_prefix('g'))
+                .and_then(|n| n.parse::<u64>().ok())
+            else {
+                continue;
+            };
+            if self.payload(generation)?.is_some() {
+                generations.push(generation);
+            }
+        }
+        generations.sort_unstable();
+        Ok(generations)
+    }
+
+    /// The commit payload of a generation on disk (`None`: never committed).
+    fn payload(&self, generation: u64) -> Result<Option<String>, SinkError> {
+        let dir = self.generation_dir(generation);
+        if !dir.join("meta.json").exists() {
+            return Ok(None);
+        }
+        let index = Index::open_in_dir(&dir).map_err(|e| failure("open the index", e))?;
+        Ok(index
+            .load_metas()
+            .map_err(|e| failure("read the index metadata", e))?
+            .payload)
+    }
+
+    /// `projection`'s checkpoint in a generation on disk.
+    fn checkpoint_on_disk(
+        &self,
+        generation: u64,
+        projection: &str,
+    ) -> Result<Option<Checkpoint>, SinkError> {
+        self.payload(generation)?
+            .map(|payload| parse_payload(&payload, projection))
+            .transpose()
+    }
+
+    /// Replaces `LIVE` atomically: a new file, synced, renamed over it, and the
+    /// directory synced.
+    fn write_live(&self, generation: u64) -> Result<(), SinkError> {
+        let io = |e| SinkError::unavailable("write the live generation of the search index", e);
+        let temporary = self.dir.join(format!("{LIVE_FILE}.next"));
+        let mut file = std::fs::File::create(&temporary).map_err(io)?;
+        file.write_all(format!("{generation}\n").as_bytes())
+            .map_err(io)?;
+        file.sync_all().map_err(io)?;
+        std::fs::rename(&temporary, self.dir.join(LIVE_FILE)).map_err(io)?;
+        std::fs::File::open(&self.dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io)
+    }
+}
+
+impl Generations for SearchIndex {
+    async fn live_generation(&self) -> Result<u64, SinkError> {
+        let shared = Arc::clone(&self.shared);
+        blocking(move || shared.live()).await
+    }
+
+    async fn generations(&self) -> Result<Vec<u64>, SinkError> {
+        let shared = Arc::clone(&self.shared);
+        blocking(move || shared.committed()).await
+    }
+
+    fn at_generation(&self, generation: u64) -> Self {
+        Self {
+            shared: Arc::clone(&self.shared),
+            binding: GenerationBinding::pinned(generation),
+        }
+    }
+
+    async fn switch_generation(
+        &self,
+        projection: &str,
+        from: u64,
+        to: u64,
+    ) -> Result<Switch, SinkError> {
+        let shared = Arc::clone(&self.shared);
+        let projection = projection.to_owned();
+        blocking(move || {
+            let _exclusive = shared.lock(true)?;
+            if shared.live()? != from || to <= from {
+                return Err(SinkError::Fenced { projection });
+            }
+            let live = shared.checkpoint_on_disk(from, &projection)?;
+            let next = shared.checkpoint_on_disk(to, &projection)?;
+            if next < live {
+                return Ok(Switch::Behind { live, next });
+            }
+            shared.write_live(to)?;
+            Ok(Switch::Done)
+        })
+        .await
+    }
+
+    async fn drop_generation(&self, generation: u64) -> Result<(), SinkError> {
+        let shared = Arc::clone(&self.shared);
+        blocking(move || {
+            let _exclusive = shared.lock(true)?;
+            if shared.live()? == generation {
+                return Err(SinkError::Failed {
+                    message: format!("generation {generation} is live and cannot be dropped"),
+                    source: None,
+                });
+            }
+            shared.close(generation);
+            match std::fs::remove_dir_all(shared.generation_dir(generation)) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(SinkError::unavailable(
+                    "delete a generation of the search index",
+                    e,
+                )),
+                _ => Ok(()),
+            }
+        })
+        .await
     }
 }
 
@@ -334,9 +574,18 @@ impl Sink for SearchIndex {
     type Batch = SearchBatch;
 
     async fn checkpoint(&self, projection: &str) -> Result<Option<Checkpoint>, SinkError> {
-        let inner = Arc::clone(&self.inner);
+        let shared = Arc::clone(&self.shared);
+        let live = blocking(move || shared.live()).await?;
+        // Bound here, on this handle (the blocking task works on a clone).
+        let generation = self.binding.bind(live);
+        let shared = Arc::clone(&self.shared);
         let projection = projection.to_owned();
-        blocking(move || inner.stored_checkpoint(&projection)).await
+        blocking(move || {
+            shared
+                .generation(generation)?
+                .stored_checkpoint(&projection)
+        })
+        .await
     }
 
     async fn commit(
@@ -346,12 +595,34 @@ impl Sink for SearchIndex {
         expected: Option<Checkpoint>,
         next: Checkpoint,
     ) -> Result<(), SinkError> {
-        let inner = Arc::clone(&self.inner);
+        let shared = Arc::clone(&self.shared);
+        let generation = match self.binding.write() {
+            Some(generation) => generation,
+            None => blocking(move || shared.live()).await?,
+        };
+        let shared = Arc::clone(&self.shared);
+        let inner = blocking(move || shared.generation(generation)).await?;
+        let shared = Arc::clone(&self.shared);
         let projection = projection.to_owned();
         // Owned: the blocking task keeps the writer until it is done, even if
         // this future is dropped, so a commit is never cut in half.
-        let mut writer = Arc::clone(&self.inner.writer).lock_owned().await;
-        blocking(move || inner.commit(&mut writer, &projection, batch, expected, next)).await
+        let mut writer = Arc::clone(&inner.writer).lock_owned().await;
+        blocking(move || {
+            let _shared = shared.lock(false)?;
+            let live = shared.live()?;
+            if generation < live {
+                // Superseded: let go of its writer too.
+                writer.writer = None;
+                shared.close(generation);
+                return Err(SinkError::Superseded {
+                    projection,
+                    generation,
+                    live,
+                });
+            }
+            inner.commit(&mut writer, &projection, batch, expected, next)
+        })
+        .await
     }
 }
 
@@ -362,28 +633,73 @@ impl Inner {
             .index
             .load_metas()
             .map_err(|e| failure("read the index metadata", e))?;
-        let Some(payload) = metas.payload else {
-            return Ok(None);
-        };
-        let (checkpoint, owner) = payload.split_once(' ').ok_or_else(|| SinkError::Failed {
-            message: format!(
-                "the commit payload of the search index is not a checkpoint ({} bytes)",
-                payload.len()
-            ),
-            source: None,
-        })?;
-        if owner != projection {
+        metas
+            .payload
+            .map(|payload| parse_payload(&payload, projection))
+            .transpose()
+    }
+
+    /// Compacts an index left with deleted documents' text on disk (a run
+    /// stopped between a purge and its compaction), unless another process
+    /// holds its writer (which compacts when it takes it). The writer is let go
+    /// after.
+    fn compact_leftovers(&self) -> Result<(), SinkError> {
+        let deleted = self
+            .index
+            .searchable_segment_metas()
+            .map_err(|e| failure("list the segments", e))?
+            .iter()
+            .any(|meta| meta.num_deleted_docs() > 0);
+        if !deleted {
+            return Ok(());
+        }
+        let mut slot = self.writer.blocking_lock();
+        let held = slot.writer.is_some();
+        match self.writer(&mut slot) {
+            Ok(_) => {}
+            Err(SinkError::Unavailable { .. }) => return Ok(()),
+            Err(error) => return Err(error),
+        }
+        if !held {
+            slot.writer = None;
+        }
+        Ok(())
+    }
+
+    /// The writer, taken on first use; an index left with deleted documents'
+    /// text on disk (a run stopped between a purge and its compaction) is
+    /// compacted then.
+    fn writer<'w>(&self, slot: &'w mut Writer) -> Result<&'w mut IndexWriter, SinkError> {
+        if slot.lost {
             return Err(SinkError::Failed {
-                message: format!(
-                    "the search index holds the read model of projection `{owner}`, not `{projection}`"
-                ),
+                message: "the search index lost its writer after a failed commit; reopen it".into(),
                 source: None,
             });
         }
-        checkpoint
-            .parse::<Checkpoint>()
-            .map(Some)
-            .map_err(|e| SinkError::failed("the checkpoint of the search index is malformed", e))
+        if slot.writer.is_none() {
+            let mut writer: IndexWriter = self
+                .index
+                .writer_with_num_threads(1, WRITER_MEMORY)
+                .map_err(|e| match e {
+                    TantivyError::LockFailure(..) => SinkError::unavailable(
+                        "the search index is open for writing elsewhere (its lock file is held)",
+                        e,
+                    ),
+                    other => failure("take the index writer", other),
+                })?;
+            writer.set_merge_policy(Box::new(NoMergePolicy));
+            let deleted = self
+                .index
+                .searchable_segment_metas()
+                .map_err(|e| failure("list the segments", e))?
+                .iter()
+                .any(|meta| meta.num_deleted_docs() > 0);
+            if deleted {
+                self.compact(&mut writer)?;
+            }
+            slot.writer = Some(writer);
+        }
+        live(slot)
     }
 
     fn commit(
@@ -394,7 +710,7 @@ impl Inner {
         expected: Option<Checkpoint>,
         next: Checkpoint,
     ) -> Result<(), SinkError> {
-        let writer = live(&mut slot.writer)?;
+        let writer = self.writer(slot)?;
         if self.stored_checkpoint(projection)? != expected {
             return Err(SinkError::Fenced {
                 projection: projection.to_owned(),
@@ -404,17 +720,18 @@ impl Inner {
         if let Err(error) = self.apply(writer, batch) {
             return Err(abandon(slot, error));
         }
-        if self.crash_next.swap(false, Ordering::SeqCst) {
+        if self.faults.crash_next.swap(false, Ordering::SeqCst) {
             // A killed process: the segments are flushed, nothing is
             // committed, and the writer (and its lock) goes away.
             let _flushed = writer.prepare_commit().map(drop);
             slot.writer = None;
+            slot.lost = true;
             return Err(SinkError::Failed {
                 message: "injected crash before the commit".into(),
                 source: None,
             });
         }
-        let committed = if take_one(&self.fail_next) {
+        let committed = if take_one(&self.faults.fail_next) {
             Err(SinkError::Unavailable {
                 message: "injected failure before the commit".into(),
                 source: None,
@@ -431,9 +748,10 @@ impl Inner {
         if let Err(error) = committed {
             return Err(abandon(slot, error));
         }
-        let writer = live(&mut slot.writer)?;
+        let pending = slot.compaction_pending;
+        let writer = live(slot)?;
         // The commit landed; what follows only tidies the segments.
-        let tidied = if purges || slot.compaction_pending {
+        let tidied = if purges || pending {
             self.compact(writer)
         } else {
             self.merge_by_policy(writer)
@@ -555,15 +873,15 @@ impl Inner {
     }
 }
 
-fn open_blocking(dir: PathBuf, names: &[String]) -> Result<SearchIndex, SinkError> {
+fn open_blocking(dir: &Path, names: &[&str], faults: Arc<Faults>) -> Result<Inner, SinkError> {
     let mut builder = Schema::builder();
     let id = builder.add_text_field(ID_FIELD, STRING | STORED);
     let subject = builder.add_text_field(SUBJECT_FIELD, STRING);
     let mut text = Vec::with_capacity(names.len());
     for name in names {
         if name.is_empty()
-            || name == ID_FIELD
-            || name == SUBJECT_FIELD
+            || *name == ID_FIELD
+            || *name == SUBJECT_FIELD
             || text.iter().any(|(n, _)| n == name)
         {
             return Err(SinkError::Failed {
@@ -571,58 +889,57 @@ fn open_blocking(dir: PathBuf, names: &[String]) -> Result<SearchIndex, SinkErro
                 source: None,
             });
         }
-        text.push((name.clone(), builder.add_text_field(name, TEXT | STORED)));
+        text.push((
+            (*name).to_owned(),
+            builder.add_text_field(name, TEXT | STORED),
+        ));
     }
     let schema = builder.build();
-    std::fs::create_dir_all(&dir)
+    std::fs::create_dir_all(dir)
         .map_err(|e| SinkError::unavailable("create the index directory", e))?;
-    let directory = MmapDirectory::open(&dir)
+    let directory = MmapDirectory::open(dir)
         .map_err(|e| failure("open the index directory", TantivyError::from(e)))?;
     let index =
         Index::open_or_create(directory, schema).map_err(|e| failure("open the index", e))?;
-    let mut writer: IndexWriter = index
-        .writer_with_num_threads(1, WRITER_MEMORY)
-        .map_err(|e| match e {
-            TantivyError::LockFailure(..) => SinkError::failed(
-                "the search index is open for writing elsewhere (its lock file is held)",
-                e,
-            ),
-            other => failure("take the index writer", other),
-        })?;
-    writer.set_merge_policy(Box::new(NoMergePolicy));
     let reader = index
         .reader_builder()
         .reload_policy(ReloadPolicy::Manual)
         .try_into()
         .map_err(|e| failure("open the index reader", e))?;
-    let inner = Inner {
-        dir,
+    Ok(Inner {
         index,
         reader,
         fields: Fields { id, subject, text },
         writer: Arc::new(tokio::sync::Mutex::new(Writer {
             writer: None,
+            lost: false,
             compaction_pending: false,
         })),
         searchers: RwLock::new(()),
-        fail_next: AtomicU32::new(0),
-        crash_next: AtomicBool::new(false),
-    };
-    // A run that stopped between a purge's commit and its compaction left
-    // deleted documents' text on disk: compact now.
-    let deleted = inner
-        .index
-        .searchable_segment_metas()
-        .map_err(|e| failure("list the segments", e))?
-        .iter()
-        .any(|meta| meta.num_deleted_docs() > 0);
-    if deleted {
-        inner.compact(&mut writer)?;
-    }
-    inner.writer.blocking_lock().writer = Some(writer);
-    Ok(SearchIndex {
-        inner: Arc::new(inner),
+        faults,
     })
+}
+
+/// Parses a commit payload, `"<checkpoint> <projection>"`.
+fn parse_payload(payload: &str, projection: &str) -> Result<Checkpoint, SinkError> {
+    let (checkpoint, owner) = payload.split_once(' ').ok_or_else(|| SinkError::Failed {
+        message: format!(
+            "the commit payload of the search index is not a checkpoint ({} bytes)",
+            payload.len()
+        ),
+        source: None,
+    })?;
+    if owner != projection {
+        return Err(SinkError::Failed {
+            message: format!(
+                "the search index holds the read model of projection `{owner}`, not `{projection}`"
+            ),
+            source: None,
+        });
+    }
+    checkpoint
+        .parse::<Checkpoint>()
+        .map_err(|e| SinkError::failed("the checkpoint of the search index is malformed", e))
 }
 
 /// Rolls back the writes of a failed commit, so they do not ride along with
@@ -632,13 +949,14 @@ fn abandon(slot: &mut Writer, error: SinkError) -> SinkError {
         && writer.rollback().is_err()
     {
         slot.writer = None;
+        slot.lost = true;
     }
     error
 }
 
 /// The writer, unless it was lost.
-fn live(writer: &mut Option<IndexWriter>) -> Result<&mut IndexWriter, SinkError> {
-    writer.as_mut().ok_or_else(|| SinkError::Failed {
+fn live(slot: &mut Writer) -> Result<&mut IndexWriter, SinkError> {
+    slot.writer.as_mut().ok_or_else(|| SinkError::Failed {
         message: "the search index lost its writer after a failed commit; reopen it".into(),
         source: None,
     })

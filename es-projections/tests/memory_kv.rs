@@ -1,4 +1,4 @@
-//! The key-value sink conformance suite on `MemoryKv`.
+//! The key-value sink and generations conformance suites on `MemoryKv`.
 
 use es_projections::MemoryKv;
 
@@ -7,6 +7,12 @@ async fn fresh_sink() -> MemoryKv {
 }
 
 es_core::kv_sink_conformance_tests!(fresh_sink);
+
+mod generations {
+    use super::fresh_sink;
+
+    es_core::generations_conformance_tests!(fresh_sink);
+}
 
 async fn fresh_dead_letters() -> es_projections::MemoryDeadLetters {
     es_projections::MemoryDeadLetters::new()

@@ -1,7 +1,7 @@
 //! `RedisKv` against a real Redis (`ES_TEST_REDIS_URL`, default
 //! `redis://127.0.0.1:6379`): the es-core key-value sink conformance suite,
 //! the finer key-value contract on both `MemoryKv` and `RedisKv`, the Redis
-//! layout, the runner end to end, and a Redis killed and
+//! layout, the runner end to end, zero-downtime rebuilds, and a Redis killed and
 //! restarted under a running runner. Without a reachable Redis these tests
 //! fail and say how to start one.
 #![cfg(feature = "redis")]
@@ -14,6 +14,8 @@ mod domain;
 mod kv_contract;
 #[path = "redis/layout.rs"]
 mod layout;
+#[path = "redis/rebuild.rs"]
+mod rebuild;
 #[path = "redis/restart.rs"]
 mod restart;
 #[path = "redis/runner.rs"]
@@ -24,6 +26,10 @@ mod support;
 /// The es-core key-value sink conformance suite on Redis.
 mod conformance {
     es_core::kv_sink_conformance_tests!(crate::support::fresh_kv);
+
+    mod generations {
+        es_core::generations_conformance_tests!(crate::support::fresh_kv);
+    }
 }
 
 /// The contract on the reference implementation.

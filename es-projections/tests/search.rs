@@ -1,5 +1,6 @@
 //! The tantivy sink: round trips, search, the checkpoint compare-and-set, crash
-//! and resume, the forget canary on disk, and a runner end to end.
+//! and resume, the forget canary on disk, a runner end to end, and
+//! zero-downtime rebuilds.
 
 #![cfg(feature = "tantivy")]
 
@@ -9,6 +10,8 @@ mod disk;
 mod domain;
 #[path = "search/forget.rs"]
 mod forget;
+#[path = "search/rebuild.rs"]
+mod rebuild;
 #[path = "search/runner.rs"]
 mod runner_tests;
 #[path = "search/sink.rs"]

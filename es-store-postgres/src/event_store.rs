@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use es_core::{
     AppendRequest, AppendResult, Checkpoint, CommitId, Error, EventId, EventStore, ExpectedVersion,
-    IdempotencyKey, IdempotentRecord, Metadata, Position, RecordedEvent, StreamId, StreamVersion,
+    IdempotencyKey, IdempotentRecord, Metadata, Position, RecordedEvent, StreamId, StreamSummary,
+    StreamVersion,
 };
 use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Row};
@@ -33,6 +34,7 @@ const READ_STREAM: &str = include_str!("event_store/sql/read_stream.sql");
 const READ_ALL: &str = include_str!("event_store/sql/read_all.sql");
 const COUNT_AFTER: &str = include_str!("event_store/sql/count_after.sql");
 const STREAM_VERSION: &str = include_str!("event_store/sql/stream_version.sql");
+const LIST_STREAMS: &str = include_str!("event_store/sql/list_streams.sql");
 const IDEMPOTENT_RESULT: &str = include_str!("event_store/sql/idempotent_result.sql");
 const PRUNE_IDEMPOTENCY: &str = include_str!("event_store/sql/prune_idempotency.sql");
 const CLUSTER_CHECK: &str = include_str!("event_store/sql/cluster_check.sql");
@@ -355,6 +357,32 @@ impl EventStore for PgStore {
             .await
             .map_err(|e| store_error("reading a stream version", e))?;
         Ok(StreamVersion::new(to_u64(version.unwrap_or(0), "version")?))
+    }
+
+    async fn list_streams(
+        &self,
+        after: Option<&StreamId>,
+        limit: usize,
+    ) -> Result<Vec<StreamSummary>, Error> {
+        let rows = sqlx::query(LIST_STREAMS)
+            .bind(after.map(StreamId::as_str))
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| store_error("listing streams", e))?;
+        rows.iter()
+            .map(|row| {
+                let get = |e| store_error("reading a stream", e);
+                let id: String = row.try_get("stream_id").map_err(get)?;
+                let version: i64 = row.try_get("version").map_err(get)?;
+                Ok(StreamSummary {
+                    stream_id: StreamId::new(id)
+                        .map_err(|_| corrupt("listing streams", "invalid stream id"))?,
+                    version: StreamVersion::new(to_u64(version, "version")?),
+                    last_recorded_at: row.try_get("recorded_at").map_err(get)?,
+                })
+            })
+            .collect()
     }
 
     async fn idempotent_result(

@@ -8,6 +8,7 @@ use crate::error::{corrupt, store_error};
 
 const SAVE: &str = include_str!("snapshot_store/sql/save.sql");
 const LOAD: &str = include_str!("snapshot_store/sql/load.sql");
+const PRUNE: &str = include_str!("snapshot_store/sql/prune.sql");
 
 impl SnapshotStore for PgStore {
     async fn save_snapshot(&self, snapshot: Snapshot) -> Result<(), Error> {
@@ -53,5 +54,19 @@ impl SnapshotStore for PgStore {
             payload: row.try_get("payload").map_err(get)?,
             taken_at: row.try_get("taken_at").map_err(get)?,
         }))
+    }
+
+    async fn prune_snapshots(&self, stream_prefix: &str, keep: Option<u32>) -> Result<u64, Error> {
+        let keep = keep
+            .map(i32::try_from)
+            .transpose()
+            .map_err(|_| corrupt("pruning snapshots", "schema version too large"))?;
+        let done = sqlx::query(PRUNE)
+            .bind(stream_prefix)
+            .bind(keep)
+            .execute(self.pool())
+            .await
+            .map_err(|e| store_error("pruning snapshots", e))?;
+        Ok(done.rows_affected())
     }
 }

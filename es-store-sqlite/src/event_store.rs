@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use es_core::{
     AppendRequest, AppendResult, Checkpoint, CommitId, Error, EventId, EventStore, ExpectedVersion,
     Idempotency, IdempotencyKey, IdempotentRecord, Metadata, NewEvent, Position, RecordedEvent,
-    StreamId, StreamVersion,
+    StreamId, StreamSummary, StreamVersion,
 };
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteConnection};
@@ -28,6 +28,7 @@ const PRUNE_IDEMPOTENCY: &str = include_str!("event_store/sql/prune_idempotency.
 const READ_ALL: &str = include_str!("event_store/sql/read_all.sql");
 const READ_STREAM: &str = include_str!("event_store/sql/read_stream.sql");
 const STREAM_VERSION: &str = include_str!("event_store/sql/stream_version.sql");
+const LIST_STREAMS: &str = include_str!("event_store/sql/list_streams.sql");
 
 /// One event's column values, encoded before the append takes the write lock.
 struct EventRow {
@@ -453,6 +454,33 @@ impl EventStore for SqliteStore {
             .await
             .map_err(|e| store_error("reading a stream version", e))?;
         Ok(StreamVersion::new(to_u64(version.unwrap_or(0), "version")?))
+    }
+
+    async fn list_streams(
+        &self,
+        after: Option<&StreamId>,
+        limit: usize,
+    ) -> Result<Vec<StreamSummary>, Error> {
+        let rows = sqlx::query(LIST_STREAMS)
+            .bind(after.map(StreamId::as_str))
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| store_error("listing streams", e))?;
+        rows.iter()
+            .map(|row| {
+                let get = |e| store_error("reading a stream", e);
+                let id: String = row.try_get("stream_id").map_err(get)?;
+                let version: i64 = row.try_get("version").map_err(get)?;
+                let recorded_at: i64 = row.try_get("recorded_at").map_err(get)?;
+                Ok(StreamSummary {
+                    stream_id: StreamId::new(id)
+                        .map_err(|_| corrupt("listing streams", "invalid stream id"))?,
+                    version: StreamVersion::new(to_u64(version, "version")?),
+                    last_recorded_at: from_micros(recorded_at, "recorded_at")?,
+                })
+            })
+            .collect()
     }
 
     async fn idempotent_result(

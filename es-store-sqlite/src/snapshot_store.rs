@@ -9,6 +9,7 @@ use crate::error::store_error;
 
 const SAVE: &str = include_str!("snapshot_store/sql/save.sql");
 const LOAD: &str = include_str!("snapshot_store/sql/load.sql");
+const PRUNE: &str = include_str!("snapshot_store/sql/prune.sql");
 
 impl SnapshotStore for SqliteStore {
     async fn save_snapshot(&self, snapshot: Snapshot) -> Result<(), Error> {
@@ -49,5 +50,18 @@ impl SnapshotStore for SqliteStore {
             payload: row.try_get("payload").map_err(get)?,
             taken_at: from_micros(taken_at, "snapshot taken_at")?,
         }))
+    }
+
+    async fn prune_snapshots(&self, stream_prefix: &str, keep: Option<u32>) -> Result<u64, Error> {
+        let keep = keep.map(i64::from);
+        // A writer, like an append: queue behind this process's other writers.
+        let _writer = self.writer.lock().await;
+        let done = sqlx::query(PRUNE)
+            .bind(stream_prefix)
+            .bind(keep)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| store_error("pruning snapshots", e))?;
+        Ok(done.rows_affected())
     }
 }

@@ -67,6 +67,8 @@ macro_rules! store_conformance_tests {
             older_snapshot_does_not_replace_a_newer_one,
             snapshot_of_another_schema_is_not_served,
             snapshots_are_kept_per_stream,
+            list_streams_pages_in_the_byte_order_of_ids,
+            prune_snapshots_deletes_only_what_cannot_be_loaded,
             key_creation_is_first_writer_wins,
             keys_load_only_for_known_subjects,
             forget_destroys_the_key_and_appends_its_event_atomically,
@@ -724,6 +726,151 @@ pub async fn snapshots_are_kept_per_stream<S: ConformantStore>(store: S) {
             .expect("b")
             .map(|s| s.payload),
         Some(b"b".to_vec())
+    );
+}
+
+/// Streams are listed in the byte order of their ids, with their version and
+/// the time of their last event, and page with `after`.
+pub async fn list_streams_pages_in_the_byte_order_of_ids<S: ConformantStore>(store: S) {
+    assert!(store.list_streams(None, 10).await.expect("list").is_empty());
+    // Byte order: uppercase before lowercase, `-` before letters, non-ASCII
+    // last; a collation-aware order would differ on each.
+    let names = [
+        ("list-b", 2),
+        ("list-a", 1),
+        ("list-B", 1),
+        ("list-é", 3),
+        ("list--z", 1),
+    ];
+    for (name, n) in names {
+        append(&store, &stream(name), ExpectedVersion::NoStream, n)
+            .await
+            .expect("append");
+    }
+    append(&store, &stream("list-b"), ExpectedVersion::Any, 1)
+        .await
+        .expect("append again");
+    let mut want: Vec<(String, u64)> = names
+        .iter()
+        .map(|(name, n)| {
+            (
+                stream(name).into_string(),
+                if *name == "list-b" { 3 } else { *n as u64 },
+            )
+        })
+        .collect();
+    want.sort();
+
+    let all = store.list_streams(None, 10).await.expect("list");
+    let got: Vec<(String, u64)> = all
+        .iter()
+        .map(|s| (s.stream_id.as_str().to_owned(), s.version.get()))
+        .collect();
+    assert_eq!(
+        got, want,
+        "every stream once, in byte order, with its version"
+    );
+    for summary in &all {
+        let events = store
+            .read_stream(&summary.stream_id, StreamVersion::INITIAL, 10)
+            .await
+            .expect("read");
+        let last = events.last().expect("a listed stream has events");
+        assert_eq!(summary.last_recorded_at, last.metadata.recorded_at);
+    }
+
+    let mut paged = Vec::new();
+    let mut after: Option<StreamId> = None;
+    loop {
+        let page = store.list_streams(after.as_ref(), 2).await.expect("page");
+        assert!(page.len() <= 2, "a page holds at most its limit");
+        let Some(last) = page.last() else { break };
+        after = Some(last.stream_id.clone());
+        paged.extend(page);
+    }
+    assert_eq!(paged, all, "paging with `after` gives the same list");
+    assert!(
+        store
+            .list_streams(None, 0)
+            .await
+            .expect("limit 0")
+            .is_empty()
+    );
+}
+
+/// Pruning deletes the snapshots under a prefix whose schema is not the one
+/// kept (all of them without one), and nothing else; the prefix is a plain
+/// prefix, not a pattern.
+pub async fn prune_snapshots_deletes_only_what_cannot_be_loaded<S: ConformantStore>(store: S) {
+    let old = stream("prune-1");
+    let current = stream("prune-2");
+    let other = stream("other-1");
+    for (s, schema) in [(&old, 1), (&current, 2), (&other, 1)] {
+        store
+            .save_snapshot(snapshot(s, 5, schema, b"state"))
+            .await
+            .expect("save");
+    }
+    let prefix = stream("prune-").into_string();
+    assert_eq!(
+        store
+            .prune_snapshots(&stream("pr%").into_string(), None)
+            .await
+            .expect("prune"),
+        0,
+        "`%` is no wildcard"
+    );
+    assert_eq!(
+        store
+            .prune_snapshots(&prefix, Some(2))
+            .await
+            .expect("prune"),
+        1
+    );
+    assert!(store.load_snapshot(&old, 1).await.expect("load").is_none());
+    assert!(
+        store
+            .load_snapshot(&current, 2)
+            .await
+            .expect("load")
+            .is_some()
+    );
+    assert!(
+        store
+            .load_snapshot(&other, 1)
+            .await
+            .expect("load")
+            .is_some()
+    );
+    assert_eq!(
+        store
+            .prune_snapshots(&prefix, Some(2))
+            .await
+            .expect("again"),
+        0
+    );
+
+    let other_prefix = stream("other-").into_string();
+    assert_eq!(
+        store
+            .prune_snapshots(&other_prefix, None)
+            .await
+            .expect("all"),
+        1
+    );
+    assert!(
+        store
+            .load_snapshot(&other, 1)
+            .await
+            .expect("load")
+            .is_none()
+    );
+    assert!(
+        store
+            .load_snapshot(&current, 2)
+            .await
+            .expect("load")
+            .is_some()
     );
 }
 

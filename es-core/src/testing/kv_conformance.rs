@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::{Checkpoint, CommitId, KvBatch, KvSink, Position, SinkError};
+use crate::{Checkpoint, CommitId, Generations, KvBatch, KvSink, Position, SinkError, Switch};
 
 /// Turns the suite into `#[tokio::test]` functions for a sink factory: a path to
 /// an `async fn() -> S` returning an empty sink.
@@ -161,6 +161,214 @@ pub async fn checkpoints_are_kept_per_projection<S: KvSink>(sink: S) {
         .expect("commit q");
     assert_eq!(sink.checkpoint("p").await.expect("p"), Some(at(5)));
     assert_eq!(sink.checkpoint("q").await.expect("q"), Some(at(2)));
+}
+
+/// Turns the generations suite into `#[tokio::test]` functions for a factory of
+/// empty key-value sinks with [`Generations`](crate::Generations).
+#[macro_export]
+macro_rules! generations_conformance_tests {
+    ($factory:path) => {
+        $crate::generations_conformance_tests!(@each $factory;
+            generation_one_is_live_until_a_switch,
+            a_new_generation_is_invisible_until_the_switch,
+            a_commit_to_a_superseded_generation_is_refused,
+            switch_is_a_compare_and_set_that_never_goes_back,
+            drop_generation_removes_it_and_refuses_the_live_one,
+        );
+    };
+    (@each $factory:path; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let sink = $factory().await;
+                $crate::testing::kv_conformance::$name(sink).await;
+            }
+        )*
+    };
+}
+
+fn batch(pairs: &[(&str, &str)]) -> KvBatch {
+    let mut batch = KvBatch::default();
+    for (k, v) in pairs {
+        batch.set(*k, *v);
+    }
+    batch
+}
+
+/// Generation 1 is live before any switch, and listed once committed to.
+pub async fn generation_one_is_live_until_a_switch<S: KvSink + Generations>(sink: S) {
+    assert_eq!(sink.live_generation().await.expect("live"), 1);
+    assert_eq!(
+        sink.generations().await.expect("generations"),
+        Vec::<u64>::new()
+    );
+    sink.commit("p", batch(&[("a", "1")]), None, at(1))
+        .await
+        .expect("commit");
+    assert_eq!(sink.generations().await.expect("generations"), vec![1]);
+    assert_eq!(
+        sink.at_generation(1)
+            .get("a")
+            .await
+            .expect("get")
+            .as_deref(),
+        Some("1")
+    );
+}
+
+/// Writes to a pinned new generation stay invisible to readers of the live
+/// one until the switch, which shows all of them at once.
+pub async fn a_new_generation_is_invisible_until_the_switch<S: KvSink + Generations>(sink: S) {
+    sink.commit("p", batch(&[("a", "old")]), None, at(3))
+        .await
+        .expect("commit live");
+    let next = sink.at_generation(2);
+    assert_eq!(next.checkpoint("p").await.expect("checkpoint"), None);
+    next.commit("p", batch(&[("a", "new"), ("b", "new")]), None, at(3))
+        .await
+        .expect("commit next");
+    assert_eq!(sink.get("a").await.expect("get").as_deref(), Some("old"));
+    assert_eq!(sink.get("b").await.expect("get"), None);
+    assert_eq!(entries(&sink).await, map(&[("a", "old")]));
+    assert_eq!(sink.generations().await.expect("generations"), vec![1, 2]);
+    assert_eq!(
+        sink.switch_generation("p", 1, 2).await.expect("switch"),
+        Switch::Done
+    );
+    assert_eq!(sink.live_generation().await.expect("live"), 2);
+    assert_eq!(entries(&sink).await, map(&[("a", "new"), ("b", "new")]));
+    assert_eq!(sink.get("b").await.expect("get").as_deref(), Some("new"));
+    // The old generation is still there, pinned, until dropped.
+    assert_eq!(
+        sink.at_generation(1)
+            .get("a")
+            .await
+            .expect("get")
+            .as_deref(),
+        Some("old")
+    );
+}
+
+/// A handle bound to generation 1 cannot commit once 2 is live: the commit is
+/// `Superseded` and writes nothing; reading the checkpoint again binds it to 2.
+pub async fn a_commit_to_a_superseded_generation_is_refused<S: KvSink + Generations>(sink: S) {
+    let runner = sink.clone();
+    assert_eq!(runner.checkpoint("p").await.expect("checkpoint"), None);
+    runner
+        .commit("p", batch(&[("a", "1")]), None, at(1))
+        .await
+        .expect("commit 1");
+    let next = sink.at_generation(2);
+    next.commit("p", batch(&[("a", "1")]), None, at(2))
+        .await
+        .expect("commit 2");
+    assert_eq!(
+        sink.switch_generation("p", 1, 2).await.expect("switch"),
+        Switch::Done
+    );
+    let refused = runner
+        .commit("p", batch(&[("stale", "x")]), Some(at(1)), at(3))
+        .await;
+    assert!(
+        matches!(
+            refused,
+            Err(SinkError::Superseded {
+                generation: 1,
+                live: 2,
+                ..
+            })
+        ),
+        "{refused:?}"
+    );
+    assert_eq!(
+        sink.at_generation(1)
+            .checkpoint("p")
+            .await
+            .expect("checkpoint"),
+        Some(at(1))
+    );
+    assert_eq!(sink.at_generation(1).get("stale").await.expect("get"), None);
+    // A pinned handle on the old generation is refused too.
+    let pinned = sink
+        .at_generation(1)
+        .commit("p", batch(&[("stale", "x")]), Some(at(1)), at(3))
+        .await;
+    assert!(
+        matches!(pinned, Err(SinkError::Superseded { .. })),
+        "{pinned:?}"
+    );
+    // Reloading binds the runner to the live generation.
+    assert_eq!(
+        runner.checkpoint("p").await.expect("checkpoint"),
+        Some(at(2))
+    );
+    runner
+        .commit("p", batch(&[("c", "3")]), Some(at(2)), at(3))
+        .await
+        .expect("commit after reload");
+    assert_eq!(sink.get("c").await.expect("get").as_deref(), Some("3"));
+}
+
+/// A switch from a generation that is not live is `Fenced`; one to a generation
+/// whose checkpoint is behind the live one changes nothing.
+pub async fn switch_is_a_compare_and_set_that_never_goes_back<S: KvSink + Generations>(sink: S) {
+    sink.commit("p", batch(&[("a", "1")]), None, at(5))
+        .await
+        .expect("commit live");
+    let next = sink.at_generation(2);
+    next.commit("p", batch(&[("a", "1")]), None, at(3))
+        .await
+        .expect("commit next");
+    let fenced = sink.switch_generation("p", 7, 2).await;
+    assert!(
+        matches!(fenced, Err(SinkError::Fenced { .. })),
+        "{fenced:?}"
+    );
+    assert_eq!(
+        sink.switch_generation("p", 1, 2).await.expect("switch"),
+        Switch::Behind {
+            live: Some(at(5)),
+            next: Some(at(3)),
+        }
+    );
+    assert_eq!(sink.live_generation().await.expect("live"), 1);
+    next.commit("p", KvBatch::default(), Some(at(3)), at(5))
+        .await
+        .expect("catch up");
+    assert_eq!(
+        sink.switch_generation("p", 1, 2).await.expect("switch"),
+        Switch::Done
+    );
+    let again = sink.switch_generation("p", 1, 2).await;
+    assert!(matches!(again, Err(SinkError::Fenced { .. })), "{again:?}");
+}
+
+/// Dropping a generation removes its values, tags and checkpoints; the live
+/// generation cannot be dropped.
+pub async fn drop_generation_removes_it_and_refuses_the_live_one<S: KvSink + Generations>(sink: S) {
+    let mut first = batch(&[("a", "1")]);
+    first.tag("owner-1", "a");
+    sink.commit("p", first, None, at(1)).await.expect("commit");
+    let live = sink.drop_generation(1).await;
+    assert!(matches!(live, Err(SinkError::Failed { .. })), "{live:?}");
+    sink.at_generation(2)
+        .commit("p", batch(&[("a", "2")]), None, at(1))
+        .await
+        .expect("commit next");
+    sink.switch_generation("p", 1, 2).await.expect("switch");
+    sink.drop_generation(1).await.expect("drop");
+    assert_eq!(sink.generations().await.expect("generations"), vec![2]);
+    let old = sink.at_generation(1);
+    assert_eq!(old.checkpoint("p").await.ok().flatten(), None);
+    assert!(old.entries().await.map(|e| e.is_empty()).unwrap_or(true));
+    assert_eq!(entries(&sink).await, map(&[("a", "2")]));
+    // A purge in generation 2 does not see generation 1's tags (gone anyway).
+    let mut purge = KvBatch::default();
+    purge.purge("owner-1");
+    sink.commit("p", purge, Some(at(1)), at(2))
+        .await
+        .expect("purge");
+    assert_eq!(entries(&sink).await, map(&[("a", "2")]));
 }
 
 /// Turns the dead-letter suite into `#[tokio::test]` functions for a factory of

@@ -5,20 +5,44 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use es_core::Checkpoint;
 
-use es_core::{KvBatch, KvOp, KvSink, Sink, SinkError};
+use es_core::{GenerationBinding, Generations, KvBatch, KvOp, KvSink, Sink, SinkError, Switch};
 
-#[derive(Default)]
-struct State {
+/// One generation of the model.
+#[derive(Default, Clone)]
+struct Model {
     values: BTreeMap<String, String>,
     tags: HashMap<String, BTreeSet<String>>,
     checkpoints: HashMap<String, Checkpoint>,
+}
+
+struct State {
+    generations: BTreeMap<u64, Model>,
+    live: u64,
     /// Test hook: commits that fail before writing anything.
     fail_before: u32,
     /// Test hook: commits that write, then report a failure (a lost ack).
     fail_after: u32,
 }
 
-/// An in-memory key-value read model. Clones share the data.
+impl Default for State {
+    fn default() -> Self {
+        Self {
+            generations: BTreeMap::new(),
+            live: 1,
+            fail_before: 0,
+            fail_after: 0,
+        }
+    }
+}
+
+impl State {
+    fn model(&self, generation: u64) -> Option<&Model> {
+        self.generations.get(&generation)
+    }
+}
+
+/// An in-memory key-value read model, in [`Generations`]. Clones share the
+/// data; each keeps its own [`GenerationBinding`].
 ///
 /// ```
 /// use es_projections::{KvBatch, MemoryKv, Sink};
@@ -33,16 +57,26 @@ struct State {
 /// assert_eq!(kv.checkpoint("p").await.unwrap(), Some(Checkpoint::START));
 /// # });
 /// ```
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct MemoryKv {
     state: Arc<Mutex<State>>,
+    binding: GenerationBinding,
+}
+
+impl Default for MemoryKv {
+    fn default() -> Self {
+        Self {
+            state: Arc::default(),
+            binding: GenerationBinding::follow(),
+        }
+    }
 }
 
 impl std::fmt::Debug for MemoryKv {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MemoryKv")
-            .field("keys", &self.lock().values.len())
-            .finish()
+            .field("binding", &self.binding)
+            .finish_non_exhaustive()
     }
 }
 
@@ -58,14 +92,21 @@ impl MemoryKv {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// The value at `key`.
+    /// The value at `key` (in the live generation, or the pinned one).
     pub fn get(&self, key: &str) -> Option<String> {
-        self.lock().values.get(key).cloned()
+        let state = self.lock();
+        state
+            .model(self.binding.read(state.live))
+            .and_then(|m| m.values.get(key).cloned())
     }
 
     /// Every key and value, in key order.
     pub fn entries(&self) -> BTreeMap<String, String> {
-        self.lock().values.clone()
+        let state = self.lock();
+        state
+            .model(self.binding.read(state.live))
+            .map(|m| m.values.clone())
+            .unwrap_or_default()
     }
 
     /// Makes the next `n` commits fail before writing anything (for tests of the
@@ -130,7 +171,11 @@ impl Sink for MemoryKv {
     type Batch = KvBatch;
 
     async fn checkpoint(&self, projection: &str) -> Result<Option<Checkpoint>, SinkError> {
-        Ok(self.lock().checkpoints.get(projection).copied())
+        let state = self.lock();
+        let generation = self.binding.bind(state.live);
+        Ok(state
+            .model(generation)
+            .and_then(|m| m.checkpoints.get(projection).copied()))
     }
 
     async fn commit(
@@ -148,14 +193,24 @@ impl Sink for MemoryKv {
                 source: None,
             });
         }
-        if state.checkpoints.get(projection).copied() != expected {
+        let live = state.live;
+        let generation = self.binding.write().unwrap_or(live);
+        if generation < live {
+            return Err(SinkError::Superseded {
+                projection: projection.to_owned(),
+                generation,
+                live,
+            });
+        }
+        let model = state.generations.entry(generation).or_default();
+        if model.checkpoints.get(projection).copied() != expected {
             return Err(SinkError::Fenced {
                 projection: projection.to_owned(),
             });
         }
-        let State { values, tags, .. } = &mut *state;
+        let Model { values, tags, .. } = model;
         apply(values, tags, batch.into_ops())?;
-        state.checkpoints.insert(projection.to_owned(), next);
+        model.checkpoints.insert(projection.to_owned(), next);
         if state.fail_after > 0 {
             state.fail_after -= 1;
             return Err(SinkError::Unavailable {
@@ -163,6 +218,66 @@ impl Sink for MemoryKv {
                 source: None,
             });
         }
+        Ok(())
+    }
+}
+
+impl Generations for MemoryKv {
+    async fn live_generation(&self) -> Result<u64, SinkError> {
+        Ok(self.lock().live)
+    }
+
+    async fn generations(&self) -> Result<Vec<u64>, SinkError> {
+        Ok(self
+            .lock()
+            .generations
+            .iter()
+            .filter(|(_, m)| !m.checkpoints.is_empty())
+            .map(|(g, _)| *g)
+            .collect())
+    }
+
+    fn at_generation(&self, generation: u64) -> Self {
+        Self {
+            state: Arc::clone(&self.state),
+            binding: GenerationBinding::pinned(generation),
+        }
+    }
+
+    async fn switch_generation(
+        &self,
+        projection: &str,
+        from: u64,
+        to: u64,
+    ) -> Result<Switch, SinkError> {
+        let mut state = self.lock();
+        if state.live != from || to <= from {
+            return Err(SinkError::Fenced {
+                projection: projection.to_owned(),
+            });
+        }
+        let checkpoint = |g: u64| {
+            state
+                .model(g)
+                .and_then(|m| m.checkpoints.get(projection).copied())
+        };
+        let (live, next) = (checkpoint(from), checkpoint(to));
+        if next < live {
+            return Ok(Switch::Behind { live, next });
+        }
+        state.live = to;
+        Ok(Switch::Done)
+    }
+
+    async fn drop_generation(&self, generation: u64) -> Result<(), SinkError> {
+        let mut state = self.lock();
+        if generation == state.live {
+            return Err(SinkError::Failed {
+                message: format!("generation {generation} is live and cannot be dropped"),
+                source: None,
+            });
+        }
+        state.generations.remove(&generation);
         Ok(())
     }
 }

@@ -1,18 +1,21 @@
 //! [`RedisKv`]: the key-value sink in Redis (feature `redis`).
 //!
-//! Layout, every key under the sink's prefix (a rebuild writes a new
-//! generation under a new prefix, and drops the old one with
-//! [`RedisKv::drop_all`]):
+//! Layout, every key under the sink's prefix, in [`Generations`] (a rebuild
+//! builds generation `n + 1` beside the live generation `n`):
 //!
-//! - `{prefix}{key}`: a value of the model, a plain Redis string;
-//! - `{prefix}__tags:{subject}`: a Redis set of the keys tagged with a subject;
-//! - `{prefix}__checkpoint:{projection}`: a projection's checkpoint, as the
-//!   [`Checkpoint`]'s display text.
+//! - `{prefix}live`: the live generation's number (missing: 1);
+//! - `{prefix}g{n}:{key}`: a value of generation `n`, a plain Redis string;
+//! - `{prefix}g{n}:__tags:{subject}`: a Redis set of the keys tagged with a
+//!   subject;
+//! - `{prefix}g{n}:__checkpoint:{projection}`: a projection's checkpoint, as
+//!   the [`Checkpoint`]'s display text.
 //!
 //! A commit is one Lua script (`redis/commit.lua`, run with `EVALSHA`): it
-//! compares the stored checkpoint, checks the whole batch before its first
-//! write (Lua errors do not roll back), applies the ops in order and moves the
-//! checkpoint. Redis runs a script alone, so the commit is atomic.
+//! refuses a generation older than the live one, compares the stored
+//! checkpoint, checks the whole batch before its first write (Lua errors do not
+//! roll back), applies the ops in order and moves the checkpoint. Redis runs a
+//! script alone, so the commit is atomic, and so is a switch of the live
+//! generation (`redis/switch.lua`) and a read through it.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, LazyLock};
@@ -20,10 +23,24 @@ use std::time::Duration;
 
 use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use ::redis::{ErrorKind, RedisError, Script, ServerErrorKind, Value};
-use es_core::{Checkpoint, KvBatch, KvOp, KvSink, Sink, SinkError};
+use es_core::{
+    Checkpoint, GenerationBinding, Generations, KvBatch, KvOp, KvSink, Sink, SinkError, Switch,
+};
 
 /// The commit script; see the file for its arguments and replies.
 static COMMIT: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("redis/commit.lua")));
+/// The switch of the live generation; see the file.
+static SWITCH: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("redis/switch.lua")));
+/// A read of one value in the live generation, atomic with respect to a switch.
+static READ: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        "local g = redis.call('GET', KEYS[1]) or '1'\n\
+         return redis.call('GET', ARGV[1] .. 'g' .. g .. ':' .. ARGV[2])",
+    )
+});
+
+/// The live generation's key, after the prefix.
+const LIVE: &str = "live";
 
 /// Where tag sets live, after the prefix.
 const TAGS: &str = "__tags:";
@@ -66,12 +83,14 @@ const PAGE: usize = 500;
 pub struct RedisKv {
     connection: ConnectionManager,
     prefix: Arc<str>,
+    binding: GenerationBinding,
 }
 
 impl std::fmt::Debug for RedisKv {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisKv")
             .field("prefix", &self.prefix)
+            .field("binding", &self.binding)
             .finish_non_exhaustive()
     }
 }
@@ -130,6 +149,7 @@ impl RedisKv {
         Ok(Self {
             connection,
             prefix: prefix.into(),
+            binding: GenerationBinding::follow(),
         })
     }
 
@@ -171,11 +191,22 @@ impl RedisKv {
     /// ```
     pub async fn get(&self, key: &str) -> Result<Option<String>, SinkError> {
         refuse_reserved(key)?;
-        let value: Option<Vec<u8>> = ::redis::cmd("GET")
-            .arg(self.value_key(key))
-            .query_async(&mut self.connection.clone())
-            .await
-            .map_err(|e| classify("reading a value from redis", e))?;
+        let value: Option<Vec<u8>> = match self.binding.pinned_generation() {
+            Some(generation) => {
+                ::redis::cmd("GET")
+                    .arg(self.value_key(generation, key))
+                    .query_async(&mut self.connection.clone())
+                    .await
+            }
+            None => {
+                READ.key(self.live_key())
+                    .arg(&*self.prefix)
+                    .arg(key)
+                    .invoke_async(&mut self.connection.clone())
+                    .await
+            }
+        }
+        .map_err(|e| classify("reading a value from redis", e))?;
         value.map(utf8).transpose()
     }
 
@@ -201,9 +232,15 @@ impl RedisKv {
     /// # }).unwrap();
     /// ```
     pub async fn keys(&self) -> Result<Vec<String>, SinkError> {
+        let generation = self.binding.read(self.live().await?);
+        self.keys_in(generation).await
+    }
+
+    async fn keys_in(&self, generation: u64) -> Result<Vec<String>, SinkError> {
+        let prefix = self.generation_prefix(generation);
         let mut keys = Vec::new();
-        for key in self.scan().await? {
-            let key = utf8(key.get(self.prefix.len()..).unwrap_or_default().to_vec())?;
+        for key in self.scan(&prefix).await? {
+            let key = utf8(key.get(prefix.len()..).unwrap_or_default().to_vec())?;
             if !is_reserved(&key) {
                 keys.push(key);
             }
@@ -236,12 +273,13 @@ impl RedisKv {
     /// # }).unwrap();
     /// ```
     pub async fn entries(&self) -> Result<BTreeMap<String, String>, SinkError> {
-        let keys = self.keys().await?;
+        let generation = self.binding.read(self.live().await?);
+        let keys = self.keys_in(generation).await?;
         let mut entries = BTreeMap::new();
         for page in keys.chunks(PAGE) {
             let mut mget = ::redis::cmd("MGET");
             for key in page {
-                mget.arg(self.value_key(key));
+                mget.arg(self.value_key(generation, key));
             }
             let values: Vec<Option<Vec<u8>>> = mget
                 .query_async(&mut self.connection.clone())
@@ -257,10 +295,10 @@ impl RedisKv {
         Ok(entries)
     }
 
-    /// Deletes every key under the prefix: the model, its tags and the
-    /// checkpoints (`SCAN` and `UNLINK`; the memory is freed in the
-    /// background). A runner still writing under the prefix may leave keys
-    /// behind; stop it first.
+    /// Deletes every key under the prefix: every generation of the model, its
+    /// tags and checkpoints, and the live pointer (`SCAN` and `UNLINK`; the
+    /// memory is freed in the background). A runner still writing under the
+    /// prefix may leave keys behind; stop it first.
     ///
     /// ```
     /// use es_core::Checkpoint;
@@ -280,7 +318,12 @@ impl RedisKv {
     /// # }).unwrap();
     /// ```
     pub async fn drop_all(&self) -> Result<(), SinkError> {
-        let keys = self.scan().await?;
+        self.unlink_under(&self.prefix).await
+    }
+
+    /// `SCAN` and `UNLINK` every key under `prefix`.
+    async fn unlink_under(&self, prefix: &str) -> Result<(), SinkError> {
+        let keys = self.scan(prefix).await?;
         for page in keys.chunks(PAGE) {
             let _: u64 = ::redis::cmd("UNLINK")
                 .arg(page)
@@ -291,17 +334,22 @@ impl RedisKv {
         Ok(())
     }
 
-    /// Every Redis key under the prefix, with the prefix, deduplicated (`SCAN`
+    /// Every Redis key under `prefix`, with the prefix, deduplicated (`SCAN`
     /// may return a key twice).
-    async fn scan(&self) -> Result<Vec<Vec<u8>>, SinkError> {
-        let pattern = format!("{}*", glob_escape(&self.prefix));
+    async fn scan(&self, prefix: &str) -> Result<Vec<Vec<u8>>, SinkError> {
+        self.scan_pattern(&format!("{}*", glob_escape(prefix)))
+            .await
+    }
+
+    /// Every Redis key matching the `SCAN` pattern, deduplicated.
+    async fn scan_pattern(&self, pattern: &str) -> Result<Vec<Vec<u8>>, SinkError> {
         let mut connection = self.connection.clone();
         let (mut cursor, mut keys) = (0_u64, Vec::new());
         loop {
             let (next, page): (u64, Vec<Vec<u8>>) = ::redis::cmd("SCAN")
                 .arg(cursor)
                 .arg("MATCH")
-                .arg(&pattern)
+                .arg(pattern)
                 .arg("COUNT")
                 .arg(PAGE)
                 .query_async(&mut connection)
@@ -318,16 +366,52 @@ impl RedisKv {
         Ok(keys)
     }
 
-    fn value_key(&self, key: &str) -> String {
-        format!("{}{key}", self.prefix)
+    /// The live generation.
+    async fn live(&self) -> Result<u64, SinkError> {
+        let stored: Option<Vec<u8>> = ::redis::cmd("GET")
+            .arg(self.live_key())
+            .query_async(&mut self.connection.clone())
+            .await
+            .map_err(|e| classify("reading the live generation from redis", e))?;
+        match stored {
+            None => Ok(1),
+            Some(text) => utf8(text)?.parse::<u64>().map_err(|e| {
+                SinkError::failed("the live generation stored in redis is malformed", e)
+            }),
+        }
     }
 
-    fn tags_key(&self, subject: &str) -> String {
-        format!("{}{TAGS}{subject}", self.prefix)
+    fn live_key(&self) -> String {
+        format!("{}{LIVE}", self.prefix)
     }
 
-    fn checkpoint_key(&self, projection: &str) -> String {
-        format!("{}{CHECKPOINTS}{projection}", self.prefix)
+    fn generation_prefix(&self, generation: u64) -> String {
+        format!("{}g{generation}:", self.prefix)
+    }
+
+    fn value_key(&self, generation: u64, key: &str) -> String {
+        format!("{}g{generation}:{key}", self.prefix)
+    }
+
+    fn tags_key(&self, generation: u64, subject: &str) -> String {
+        format!("{}g{generation}:{TAGS}{subject}", self.prefix)
+    }
+
+    fn checkpoint_key(&self, generation: u64, projection: &str) -> String {
+        format!("{}g{generation}:{CHECKPOINTS}{projection}", self.prefix)
+    }
+
+    async fn checkpoint_in(
+        &self,
+        generation: u64,
+        projection: &str,
+    ) -> Result<Option<Checkpoint>, SinkError> {
+        let stored: Option<Vec<u8>> = ::redis::cmd("GET")
+            .arg(self.checkpoint_key(generation, projection))
+            .query_async(&mut self.connection.clone())
+            .await
+            .map_err(|e| classify("reading a checkpoint from redis", e))?;
+        stored.map(parse_checkpoint).transpose()
     }
 }
 
@@ -335,12 +419,11 @@ impl Sink for RedisKv {
     type Batch = KvBatch;
 
     async fn checkpoint(&self, projection: &str) -> Result<Option<Checkpoint>, SinkError> {
-        let stored: Option<Vec<u8>> = ::redis::cmd("GET")
-            .arg(self.checkpoint_key(projection))
-            .query_async(&mut self.connection.clone())
-            .await
-            .map_err(|e| classify("reading a checkpoint from redis", e))?;
-        stored.map(parse_checkpoint).transpose()
+        let generation = match self.binding.pinned_generation() {
+            Some(generation) => generation,
+            None => self.binding.bind(self.live().await?),
+        };
+        self.checkpoint_in(generation, projection).await
     }
 
     /// One `EVALSHA` (plus a `SCRIPT LOAD` and a retry when Redis does not
@@ -352,34 +435,39 @@ impl Sink for RedisKv {
         expected: Option<Checkpoint>,
         next: Checkpoint,
     ) -> Result<(), SinkError> {
+        let generation = match self.binding.write() {
+            Some(generation) => generation,
+            None => self.live().await?,
+        };
         let mut script = COMMIT.prepare_invoke();
         let mut keys = KeyIndex::default();
-        keys.index(self.checkpoint_key(projection));
+        keys.index(self.checkpoint_key(generation, projection));
+        keys.index(self.live_key());
         let mut ops: Vec<Vec<u8>> = Vec::new();
         for op in batch.into_ops() {
             match op {
                 KvOp::Set { key, value } => {
                     refuse_reserved(&key)?;
-                    let at = keys.index(self.value_key(&key));
+                    let at = keys.index(self.value_key(generation, &key));
                     ops.extend([b"set".to_vec(), at, value.into_bytes()]);
                 }
                 KvOp::Delete { key } => {
                     refuse_reserved(&key)?;
-                    let at = keys.index(self.value_key(&key));
+                    let at = keys.index(self.value_key(generation, &key));
                     ops.extend([b"del".to_vec(), at]);
                 }
                 KvOp::IncrBy { key, delta } => {
                     refuse_reserved(&key)?;
-                    let at = keys.index(self.value_key(&key));
+                    let at = keys.index(self.value_key(generation, &key));
                     ops.extend([b"incr".to_vec(), at, delta.to_string().into_bytes()]);
                 }
                 KvOp::Tag { subject, key } => {
                     refuse_reserved(&key)?;
-                    let at = keys.index(self.tags_key(&subject));
+                    let at = keys.index(self.tags_key(generation, &subject));
                     ops.extend([b"tag".to_vec(), at, key.into_bytes()]);
                 }
                 KvOp::Purge { subject } => {
-                    let at = keys.index(self.tags_key(&subject));
+                    let at = keys.index(self.tags_key(generation, &subject));
                     ops.extend([b"purge".to_vec(), at]);
                 }
             }
@@ -389,7 +477,8 @@ impl Sink for RedisKv {
             .arg(if expected.is_some() { "1" } else { "0" })
             .arg(expected.map(|c| c.to_string()).unwrap_or_default())
             .arg(next.to_string())
-            .arg(&*self.prefix)
+            .arg(self.generation_prefix(generation))
+            .arg(generation)
             .arg(ops);
         let reply: Value = script
             .invoke_async(&mut self.connection.clone())
@@ -398,6 +487,13 @@ impl Sink for RedisKv {
         match reply {
             Value::Array(items) => match items.as_slice() {
                 [Value::BulkString(status)] if status == b"ok" => Ok(()),
+                [Value::BulkString(status), Value::BulkString(live)] if status == b"superseded" => {
+                    Err(SinkError::Superseded {
+                        projection: projection.to_owned(),
+                        generation,
+                        live: String::from_utf8_lossy(live).parse().unwrap_or(u64::MAX),
+                    })
+                }
                 [Value::BulkString(status), stored] if status == b"fenced" => {
                     // A stored checkpoint that does not parse is corruption,
                     // not another runner.
@@ -421,6 +517,91 @@ impl Sink for RedisKv {
             },
             _ => Err(unexpected_reply()),
         }
+    }
+}
+
+impl Generations for RedisKv {
+    async fn live_generation(&self) -> Result<u64, SinkError> {
+        self.live().await
+    }
+
+    /// Found with `SCAN` over the checkpoint keys.
+    async fn generations(&self) -> Result<Vec<u64>, SinkError> {
+        let pattern = format!("{}g*:{CHECKPOINTS}*", glob_escape(&self.prefix));
+        let mut generations: Vec<u64> = self
+            .scan_pattern(&pattern)
+            .await?
+            .iter()
+            .filter_map(|key| {
+                let rest = key.get(self.prefix.len() + 1..)?;
+                let digits = rest.split(|b| *b == b':').next()?;
+                std::str::from_utf8(digits).ok()?.parse().ok()
+            })
+            .collect();
+        generations.sort_unstable();
+        generations.dedup();
+        Ok(generations)
+    }
+
+    fn at_generation(&self, generation: u64) -> Self {
+        Self {
+            connection: self.connection.clone(),
+            prefix: Arc::clone(&self.prefix),
+            binding: GenerationBinding::pinned(generation),
+        }
+    }
+
+    /// Reads both checkpoints, compares them, then switches with one script
+    /// that checks nothing moved in between (and reads again if something did).
+    async fn switch_generation(
+        &self,
+        projection: &str,
+        from: u64,
+        to: u64,
+    ) -> Result<Switch, SinkError> {
+        let fenced = || SinkError::Fenced {
+            projection: projection.to_owned(),
+        };
+        if to <= from {
+            return Err(fenced());
+        }
+        loop {
+            if self.live().await? != from {
+                return Err(fenced());
+            }
+            let live = self.checkpoint_in(from, projection).await?;
+            let next = self.checkpoint_in(to, projection).await?;
+            if next < live {
+                return Ok(Switch::Behind { live, next });
+            }
+            let reply: String = SWITCH
+                .key(self.live_key())
+                .key(self.checkpoint_key(from, projection))
+                .key(self.checkpoint_key(to, projection))
+                .arg(from)
+                .arg(to)
+                .arg(live.map(|c| c.to_string()).unwrap_or_default())
+                .arg(next.map(|c| c.to_string()).unwrap_or_default())
+                .invoke_async(&mut self.connection.clone())
+                .await
+                .map_err(|e| classify("switching generations in redis", e))?;
+            match reply.as_str() {
+                "ok" => return Ok(Switch::Done),
+                "fenced" => return Err(fenced()),
+                // A checkpoint moved between the reads and the script.
+                _ => {}
+            }
+        }
+    }
+
+    async fn drop_generation(&self, generation: u64) -> Result<(), SinkError> {
+        if generation == self.live().await? {
+            return Err(SinkError::Failed {
+                message: format!("generation {generation} is live and cannot be dropped"),
+                source: None,
+            });
+        }
+        self.unlink_under(&self.generation_prefix(generation)).await
     }
 }
 

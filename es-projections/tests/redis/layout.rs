@@ -1,6 +1,6 @@
 //! Where `RedisKv` puts things, and what it refuses.
 
-use es_core::{KvBatch, Sink, SinkError};
+use es_core::{Generations, KvBatch, Sink, SinkError};
 use es_projections::RedisKv;
 
 use crate::kv_contract::at;
@@ -26,13 +26,28 @@ async fn every_key_lives_under_the_prefix() {
     assert_eq!(
         dump(&redis_url(), &p).await,
         owned(&[
-            (&format!("{p}__checkpoint:balances"), &["7:7"]),
-            (&format!("{p}__tags:subject-1"), &["owner"]),
-            (&format!("{p}n"), &["3"]),
-            (&format!("{p}owner"), &["Ada"]),
+            (&format!("{p}g1:__checkpoint:balances"), &["7:7"]),
+            (&format!("{p}g1:__tags:subject-1"), &["owner"]),
+            (&format!("{p}g1:n"), &["3"]),
+            (&format!("{p}g1:owner"), &["Ada"]),
         ])
     );
     assert_eq!(kv.keys().await.unwrap(), ["n", "owner"]);
+    // A second generation, switched to: the live pointer appears, and the old
+    // generation goes with its drop.
+    kv.at_generation(2)
+        .commit("balances", KvBatch::default(), None, at(7))
+        .await
+        .unwrap();
+    kv.switch_generation("balances", 1, 2).await.unwrap();
+    kv.drop_generation(1).await.unwrap();
+    assert_eq!(
+        dump(&redis_url(), &p).await,
+        owned(&[
+            (&format!("{p}g2:__checkpoint:balances"), &["7:7"]),
+            (&format!("{p}live"), &["2"]),
+        ])
+    );
     kv.drop_all().await.unwrap();
 }
 
@@ -65,7 +80,7 @@ async fn a_malformed_stored_checkpoint_is_a_failure_not_a_fence() {
     let kv = fresh_kv().await;
     let mut connection = raw(&redis_url()).await;
     let _: () = redis::cmd("SET")
-        .arg(format!("{}__checkpoint:p", kv.prefix()))
+        .arg(format!("{}g1:__checkpoint:p", kv.prefix()))
         .arg("garbage")
         .query_async(&mut connection)
         .await

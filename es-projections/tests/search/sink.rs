@@ -1,7 +1,7 @@
 //! The sink's behaviours on a real index in a temporary directory.
 
 use es_core::{Checkpoint, CommitId, Position};
-use es_projections::{SearchBatch, SearchIndex, Sink, SinkError};
+use es_projections::{Generations, SearchBatch, SearchIndex, Sink, SinkError, Switch};
 
 use crate::disk::{FIELDS, open};
 
@@ -254,15 +254,27 @@ async fn a_batch_naming_an_unknown_field_fails_and_writes_nothing() {
 async fn a_second_writer_on_the_same_directory_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let index = open(dir.path()).await;
-    let err = SearchIndex::open(dir.path(), FIELDS).await.unwrap_err();
+    index
+        .commit("owners", SearchBatch::default(), None, at(1))
+        .await
+        .unwrap();
+    // Another handle (as another process would) can read, but not write while
+    // the first holds the writer: unavailable, so a runner retries.
+    let other = SearchIndex::open(dir.path(), FIELDS).await.unwrap();
+    let err = other
+        .commit("owners", owner("a9", "o9", "Zed"), Some(at(1)), at(2))
+        .await
+        .unwrap_err();
     assert!(
-        matches!(&err, SinkError::Failed { message, .. } if message.contains("lock")),
+        matches!(&err, SinkError::Unavailable { message, .. } if message.contains("lock")),
         "{err:?}"
     );
+    assert_eq!(other.checkpoint("owners").await.unwrap(), Some(at(1)));
+    drop(other);
     // Clones share the one writer.
     let clone = index.clone();
     clone
-        .commit("owners", owner("a1", "o1", "Ada"), None, at(1))
+        .commit("owners", owner("a1", "o1", "Ada"), Some(at(1)), at(2))
         .await
         .unwrap();
     assert_eq!(ids(&index, "ada").await, ["a1"]);
@@ -293,7 +305,7 @@ async fn a_malformed_payload_is_a_failure() {
     drop(open(dir.path()).await);
     for payload in ["garbage", "x:y owners"] {
         {
-            let index = tantivy::Index::open_in_dir(dir.path()).unwrap();
+            let index = tantivy::Index::open_in_dir(dir.path().join("g1")).unwrap();
             let mut writer: tantivy::IndexWriter = index.writer(15_000_000).unwrap();
             let mut prepared = writer.prepare_commit().unwrap();
             prepared.set_payload(payload);
@@ -321,4 +333,88 @@ async fn the_schema_is_checked_on_open() {
         let err = SearchIndex::open(other.path(), bad).await.unwrap_err();
         assert!(matches!(err, SinkError::Failed { .. }), "{bad:?}: {err:?}");
     }
+}
+
+#[tokio::test]
+async fn generations_switch_readers_at_once_and_drop_the_old_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let index = open(dir.path()).await;
+    index
+        .commit("owners", owner("a1", "o1", "Ada"), None, at(1))
+        .await
+        .unwrap();
+    let next = index.at_generation(2);
+    next.commit("owners", owner("a2", "o2", "Ada"), None, at(1))
+        .await
+        .unwrap();
+    assert_eq!(ids(&index, "ada").await, ["a1"]);
+    assert_eq!(ids(&next, "ada").await, ["a2"]);
+    assert_eq!(index.generations().await.unwrap(), [1, 2]);
+    assert_eq!(
+        index.switch_generation("owners", 1, 2).await.unwrap(),
+        Switch::Done
+    );
+    assert_eq!(ids(&index, "ada").await, ["a2"]);
+    let err = index.drop_generation(2).await.unwrap_err();
+    assert!(matches!(err, SinkError::Failed { .. }), "{err:?}");
+    index.drop_generation(1).await.unwrap();
+    assert!(!dir.path().join("g1").exists());
+    assert_eq!(index.generations().await.unwrap(), [2]);
+    // A new handle, as a restarted process, reads the live generation.
+    drop((index, next));
+    let reopened = open(dir.path()).await;
+    assert_eq!(reopened.live_generation().await.unwrap(), 2);
+    assert_eq!(ids(&reopened, "ada").await, ["a2"]);
+}
+
+#[tokio::test]
+async fn a_writer_in_another_handle_is_superseded_by_a_switch_and_follows() {
+    // Two handles opened separately, as two processes: the live runner's and
+    // a rebuild's.
+    let dir = tempfile::tempdir().unwrap();
+    let live = open(dir.path()).await;
+    assert_eq!(live.checkpoint("owners").await.unwrap(), None);
+    live.commit("owners", owner("a1", "o1", "Ada"), None, at(1))
+        .await
+        .unwrap();
+    let rebuild = open(dir.path()).await.at_generation(2);
+    rebuild
+        .commit("owners", owner("a1", "o1", "Ada"), None, at(2))
+        .await
+        .unwrap();
+    let behind = rebuild.switch_generation("owners", 1, 2).await.unwrap();
+    assert_eq!(
+        behind,
+        Switch::Done,
+        "generation 2 is ahead of generation 1"
+    );
+    let err = live
+        .commit("owners", owner("a3", "o3", "Stale"), Some(at(1)), at(3))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            SinkError::Superseded {
+                generation: 1,
+                live: 2,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    // Reloading binds the live runner's handle to generation 2; it can write
+    // there once the rebuild lets go of the writer.
+    assert_eq!(live.checkpoint("owners").await.unwrap(), Some(at(2)));
+    let held = live
+        .commit("owners", owner("a3", "o3", "Fresh"), Some(at(2)), at(3))
+        .await
+        .unwrap_err();
+    assert!(matches!(held, SinkError::Unavailable { .. }), "{held:?}");
+    drop(rebuild);
+    live.commit("owners", owner("a3", "o3", "Fresh"), Some(at(2)), at(3))
+        .await
+        .unwrap();
+    assert_eq!(ids(&live, "fresh").await, ["a3"]);
+    assert!(ids(&live, "stale").await.is_empty());
 }

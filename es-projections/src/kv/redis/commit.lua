@@ -3,23 +3,32 @@
 -- atomic script.
 --
 -- KEYS[1]   the checkpoint key
--- KEYS[2..] the value keys and tag sets the ops name (by index into KEYS)
+-- KEYS[2]   the live-generation key (missing: generation 1 is live)
+-- KEYS[3..] the value keys and tag sets the ops name (by index into KEYS)
 -- ARGV[1]   "1" when a checkpoint is expected, "0" when none is
 -- ARGV[2]   the expected checkpoint ("" when none)
 -- ARGV[3]   the next checkpoint
--- ARGV[4]   the key prefix (a purge deletes `prefix .. member`, keys that
---           cannot be declared in advance: single-instance Redis only)
--- ARGV[5..] the ops, each an opcode and its arguments:
+-- ARGV[4]   the generation's key prefix (a purge deletes `prefix .. member`,
+--           keys that cannot be declared in advance: single-instance Redis
+--           only)
+-- ARGV[5]   the generation written
+-- ARGV[6..] the ops, each an opcode and its arguments:
 --             set   <key index> <value>
 --             del   <key index>
 --             incr  <key index> <delta>
 --             tag   <tag set index> <member (the key without prefix)>
 --             purge <tag set index>
 --
--- Replies {"ok"}, {"fenced", <stored checkpoint or nil>}, or
+-- Replies {"ok"}, {"superseded", <live generation>} (a newer generation is
+-- live: nothing written), {"fenced", <stored checkpoint or nil>}, or
 -- {"failed", <message>}. A failure is found before the first write: Lua errors
 -- abort a script but do not roll back what it already wrote, so the whole
 -- batch is first simulated (pass 1), then written (pass 2).
+
+local live = tonumber(redis.call('GET', KEYS[2]) or '1')
+if tonumber(ARGV[5]) < live then
+  return { 'superseded', tostring(live) }
+end
 
 local stored = redis.call('GET', KEYS[1])
 if ARGV[1] == '1' then
@@ -109,7 +118,7 @@ local function tag_state(set)
   return state
 end
 
-local i = 5
+local i = 6
 local op = 1
 while i <= #ARGV do
   local code = ARGV[i]
@@ -176,7 +185,7 @@ while i <= #ARGV do
 end
 
 -- Pass 2: write, in order.
-i = 5
+i = 6
 while i <= #ARGV do
   local code = ARGV[i]
   local key = KEYS[tonumber(ARGV[i + 1])]

@@ -1,0 +1,159 @@
+//! [`CliError`]: a command's failure, with a stable kind for scripts.
+
+use std::fmt;
+
+/// What kind of failure a command met: stable names for scripts (the
+/// `"error"` field of `--json` output) and the process exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// A malformed argument: a stream or subject id that is not valid.
+    InvalidArgument,
+    /// The stream (or other thing asked for) does not exist.
+    NotFound,
+    /// The configuration is wrong or incomplete: a bad URL, a missing or
+    /// unusable master key.
+    Config,
+    /// The store could not be reached.
+    Unavailable,
+    /// The command needs an event or aggregate type the application did not
+    /// register with the kit.
+    Unregistered,
+    /// The registered aggregate does not support it (snapshots disabled).
+    Unsupported,
+    /// The store failed otherwise.
+    Store,
+}
+
+impl ErrorKind {
+    /// The stable name: `invalid_argument`, `not_found`, `config`,
+    /// `unavailable`, `unregistered`, `unsupported` or `store`.
+    ///
+    /// ```
+    /// assert_eq!(es_app::cli::ErrorKind::NotFound.as_str(), "not_found");
+    /// ```
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidArgument => "invalid_argument",
+            Self::NotFound => "not_found",
+            Self::Config => "config",
+            Self::Unavailable => "unavailable",
+            Self::Unregistered => "unregistered",
+            Self::Unsupported => "unsupported",
+            Self::Store => "store",
+        }
+    }
+
+    /// The exit code, after BSD's `sysexits.h`: 64 invalid argument, 65
+    /// unregistered or unsupported, 66 not found, 69 unavailable, 78
+    /// configuration, 1 any other store failure. (clap itself exits with 2
+    /// on a command line it cannot parse.)
+    ///
+    /// ```
+    /// assert_eq!(es_app::cli::ErrorKind::Config.exit_code(), 78);
+    /// ```
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Self::InvalidArgument => 64,
+            Self::Unregistered | Self::Unsupported => 65,
+            Self::NotFound => 66,
+            Self::Unavailable => 69,
+            Self::Config => 78,
+            Self::Store => 1,
+        }
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a command failed: a kind and a one-line message (the whole cause
+/// chain; never a URL, a key or personal data).
+///
+/// ```
+/// use es_app::cli::{CliError, ErrorKind};
+///
+/// let error = CliError::from(es_app::Error::MissingMasterKey);
+/// assert_eq!(error.kind(), ErrorKind::Config);
+/// assert!(error.message().contains("ES_MASTER_KEY"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CliError {
+    kind: ErrorKind,
+    message: String,
+}
+
+impl CliError {
+    /// A failure of `kind`.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into().replace(['\n', '\r'], " "),
+        }
+    }
+
+    /// Its kind.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// Its one-line message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for CliError {}
+
+/// The kind of an es-core error.
+fn core_kind(error: &es_core::Error) -> ErrorKind {
+    match error {
+        es_core::Error::InvalidId { .. } => ErrorKind::InvalidArgument,
+        es_core::Error::Unavailable { .. } => ErrorKind::Unavailable,
+        es_core::Error::InvalidMasterKey { .. }
+        | es_core::Error::MasterKeyFile { .. }
+        | es_core::Error::MasterKeyMismatch { .. }
+        | es_core::Error::UnknownMasterKey { .. }
+        | es_core::Error::CryptoNotConfigured => ErrorKind::Config,
+        es_core::Error::UnknownEventType { .. } => ErrorKind::Unregistered,
+        _ => ErrorKind::Store,
+    }
+}
+
+impl From<es_core::Error> for CliError {
+    fn from(error: es_core::Error) -> Self {
+        Self::new(core_kind(&error), crate::report(&error))
+    }
+}
+
+impl From<crate::Error> for CliError {
+    fn from(error: crate::Error) -> Self {
+        use crate::Error;
+        let kind = match &error {
+            Error::InvalidUrl { .. }
+            | Error::Environment { .. }
+            | Error::UnsupportedScheme { .. }
+            | Error::MissingMasterKey
+            | Error::MasterKey(_)
+            | Error::DevelopmentKeyFile { .. } => ErrorKind::Config,
+            Error::Store(inner)
+            | Error::Postgres(es_store_postgres::Error::Store(inner))
+            | Error::Sqlite(es_store_sqlite::Error::Store(inner)) => core_kind(inner),
+            Error::Postgres(es_store_postgres::Error::Database { .. })
+            | Error::Sqlite(es_store_sqlite::Error::Database { .. })
+            | Error::Sqlite(es_store_sqlite::Error::CreateDir { .. })
+            | Error::Kv(_) => ErrorKind::Unavailable,
+            _ => ErrorKind::Store,
+        };
+        Self::new(kind, crate::report(&error))
+    }
+}

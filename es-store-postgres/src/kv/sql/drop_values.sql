@@ -1,0 +1,1 @@
+DELETE FROM es_kv WHERE namespace = $1

@@ -1,0 +1,1 @@
+DELETE FROM es_kv_checkpoints WHERE namespace = ?1

@@ -1,0 +1,1 @@
+DELETE FROM es_kv_tags WHERE namespace = ?1
