@@ -14,8 +14,12 @@
 //!   retries with backoff behind a circuit breaker, and sends poison events to
 //!   the [`DeadLetters`] with a halt or skip policy. [`Progress`] gives
 //!   read-your-writes.
+//! - [`ProcessManager`]: a saga that reacts to events by sending commands,
+//!   keyed by the triggering event so a redelivery sends nothing twice; it
+//!   runs on the same runner through [`Reactions`] and [`Reactor`].
 
 mod kv;
+mod process;
 mod projection;
 mod rebuild;
 mod runner;
@@ -27,6 +31,9 @@ pub use es_core::{Generations, KvSink, Sink, SinkError, Switch};
 #[cfg(feature = "redis")]
 pub use kv::RedisKv;
 pub use kv::{KvBatch, KvOp, MemoryKv};
+pub use process::{
+    Pending, PendingBatch, ProcessManager, Reaction, ReactionError, Reactions, Reactor,
+};
 pub use projection::{Change, EventMeta, Projection, ProjectionError};
 pub use rebuild::{Rebuild, RebuildError, RebuildProgress, RebuildReport};
 pub use runner::{

@@ -1,102 +1,506 @@
-//! `bank-account demo`: a scripted tour of the framework. The full CLI and HTTP
-//! API arrive with the example's issue; today the demo runs on the in-memory
-//! store.
+//! `bank-account`: the example application's command line and HTTP server.
+//! See `bank-account --help`.
 
-use anyhow::{Context, bail};
-use bank_account::{Account, AccountCommand};
-use es_core::EventStore;
+use std::net::SocketAddr;
+use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
-use es_core::{
-    CommandOptions, Crypto, IdempotencyKey, MasterKey, MasterKeyring, MemoryStore, Repository,
-    SubjectId,
+use bank_account::{
+    AccountId, Bank, Cents, Error, OwnerId, http, parse_amount, parse_cents, parse_key,
 };
+use clap::{Parser, Subcommand};
+use es_app::Config;
+use es_app::cli::{Kit, Output};
+use serde_json::{Value, json};
+
+#[derive(Parser)]
+#[command(
+    name = "bank-account",
+    about = "The es framework's example: bank accounts with transfers, read models and crypto-shredding",
+    version
+)]
+struct Cli {
+    #[command(flatten)]
+    config: Config,
+    #[command(flatten)]
+    output: Output,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Open an account.
+    Open {
+        /// The account id (letters, digits, '-', '_', '.').
+        #[arg(long)]
+        account: String,
+        /// The owner's id.
+        #[arg(long)]
+        owner_id: String,
+        /// The owner's name (personal data).
+        #[arg(long)]
+        owner_name: String,
+        /// The owner's email (personal data).
+        #[arg(long)]
+        email: Option<String>,
+        /// A first deposit, in cents.
+        #[arg(long, default_value = "0", allow_hyphen_values = true)]
+        initial: String,
+    },
+    /// Deposit money.
+    Deposit {
+        /// The account id.
+        #[arg(long)]
+        account: String,
+        /// Cents, positive.
+        #[arg(long, allow_hyphen_values = true)]
+        amount: String,
+        /// One key per intent: a retry with it does nothing twice.
+        #[arg(long)]
+        idempotency_key: Option<String>,
+    },
+    /// Withdraw money (never below zero).
+    Withdraw {
+        /// The account id.
+        #[arg(long)]
+        account: String,
+        /// Cents, positive.
+        #[arg(long, allow_hyphen_values = true)]
+        amount: String,
+        /// One key per intent.
+        #[arg(long)]
+        idempotency_key: Option<String>,
+    },
+    /// Transfer money; returns when the transfer settled.
+    Transfer {
+        /// The account debited.
+        #[arg(long)]
+        from: String,
+        /// The account credited.
+        #[arg(long)]
+        to: String,
+        /// Cents, positive.
+        #[arg(long, allow_hyphen_values = true)]
+        amount: String,
+        /// One key per intent.
+        #[arg(long)]
+        idempotency_key: Option<String>,
+    },
+    /// Close an account (at a zero balance).
+    Close {
+        /// The account id.
+        #[arg(long)]
+        account: String,
+    },
+    /// An account's balance, from the read model (after this process's writes).
+    Balance {
+        /// The account id.
+        #[arg(long)]
+        account: String,
+    },
+    /// An account's events, personal data opened or `<shredded>`.
+    History {
+        /// The account id.
+        #[arg(long)]
+        account: String,
+    },
+    /// Search accounts by owner name (fuzzy, prefix) or account id.
+    Search {
+        /// The query.
+        query: String,
+    },
+    /// Forget an owner: their name and email become unreadable everywhere.
+    Forget {
+        /// The owner's id.
+        #[arg(long)]
+        owner_id: String,
+    },
+    /// A scripted tour of all of the above.
+    Demo,
+    /// Serve the HTTP API.
+    Serve {
+        /// The address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        addr: SocketAddr,
+    },
+    /// Apply the store's migrations (safe to repeat).
+    Migrate,
+    /// The read models and the transfer saga.
+    #[command(subcommand)]
+    Projections(es_app::cli::ProjectionsCommand),
+    /// Inspect streams.
+    #[command(subcommand)]
+    Streams(es_app::cli::StreamsCommand),
+    /// Master key operations.
+    #[command(subcommand)]
+    Keys(es_app::cli::KeysCommand),
+    /// Snapshots.
+    #[command(subcommand)]
+    Snapshots(es_app::cli::SnapshotsCommand),
+}
+
+fn kit() -> Kit {
+    Kit::new()
+        .aggregate::<bank_account::Account>()
+        .aggregate::<bank_account::Transfer>()
+        .projections(bank_account::read_models)
+}
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let command = std::env::args().nth(1);
-    match command.as_deref() {
-        Some("demo") => demo().await,
-        Some(other) => bail!("unknown command `{other}`; try `bank-account demo`"),
-        None => bail!("usage: bank-account demo"),
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let ops = match &cli.command {
+        Command::Migrate => Some(es_app::cli::Command::Migrate),
+        Command::Projections(c) => Some(es_app::cli::Command::Projections(c.clone())),
+        Command::Streams(c) => Some(es_app::cli::Command::Streams(c.clone())),
+        Command::Keys(c) => Some(es_app::cli::Command::Keys(c.clone())),
+        Command::Snapshots(c) => Some(es_app::cli::Command::Snapshots(c.clone())),
+        _ => None,
+    };
+    if let Some(ops) = ops {
+        return kit().run(&cli.config, &cli.output, &ops).await;
+    }
+    match run(&cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            if cli.output.json {
+                println!("{}", error.to_json());
+            } else {
+                eprintln!("error: {error}");
+            }
+            ExitCode::from(error.exit_code())
+        }
     }
 }
 
-async fn demo() -> anyhow::Result<()> {
-    // A throwaway development key: the full example reads ES_MASTER_KEY.
-    let crypto = Arc::new(Crypto::new(MasterKeyring::new(MasterKey::generate(
-        "demo",
-    )?)));
-    let store = MemoryStore::new();
-    let accounts = Repository::<Account, _>::new(store.clone()).with_crypto(Arc::clone(&crypto));
-    println!("opening account acc-1 for owner u-1");
-    accounts
-        .execute(
-            "acc-1",
-            AccountCommand::Open {
-                owner_id: SubjectId::new("u-1")?,
-                owner_name: "Ada Lovelace".into(),
-            },
-        )
+async fn open_bank(config: &Config) -> Result<Bank, Error> {
+    let (bank, notice) = Bank::open(config).await?;
+    if let Some(notice) = notice {
+        eprintln!("{notice}");
+    }
+    Ok(bank)
+}
+
+fn print(json: bool, value: &Value, text: impl FnOnce() -> String) {
+    if json {
+        println!("{value}");
+    } else {
+        println!("{}", text());
+    }
+}
+
+fn to_json(value: impl serde::Serialize) -> Value {
+    serde_json::to_value(value).unwrap_or_default()
+}
+
+async fn run(cli: &Cli) -> Result<(), Error> {
+    let json = cli.output.json;
+    match &cli.command {
+        Command::Open {
+            account,
+            owner_id,
+            owner_name,
+            email,
+            initial,
+        } => {
+            let account = AccountId::new(account.as_str())?;
+            let owner = OwnerId::new(owner_id.as_str())?;
+            let initial = parse_cents(initial)?;
+            let bank = open_bank(&cli.config).await?;
+            let receipt = bank
+                .open_account(&account, &owner, owner_name.clone(), email.clone(), initial)
+                .await?;
+            print(json, &to_json(&receipt), || {
+                format!(
+                    "opened account {account} with a balance of {}",
+                    Cents::new(receipt.balance).unwrap_or_default()
+                )
+            });
+        }
+        Command::Deposit {
+            account,
+            amount,
+            idempotency_key,
+        }
+        | Command::Withdraw {
+            account,
+            amount,
+            idempotency_key,
+        } => {
+            let deposit = matches!(cli.command, Command::Deposit { .. });
+            let account = AccountId::new(account.as_str())?;
+            let amount = parse_amount(amount)?;
+            let key = idempotency_key.as_deref().map(parse_key).transpose()?;
+            let bank = open_bank(&cli.config).await?;
+            let receipt = if deposit {
+                bank.deposit(&account, amount, key).await?
+            } else {
+                bank.withdraw(&account, amount, key).await?
+            };
+            print(json, &to_json(&receipt), || {
+                let verb = if deposit { "deposited" } else { "withdrew" };
+                let again = if receipt.deduplicated {
+                    " (a retry: already done, nothing written)"
+                } else {
+                    ""
+                };
+                format!(
+                    "{verb} {amount} on {account}{again}; balance {}",
+                    Cents::new(receipt.balance).unwrap_or_default()
+                )
+            });
+        }
+        Command::Transfer {
+            from,
+            to,
+            amount,
+            idempotency_key,
+        } => {
+            let from = AccountId::new(from.as_str())?;
+            let to = AccountId::new(to.as_str())?;
+            let amount = parse_amount(amount)?;
+            let key = idempotency_key.as_deref().map(parse_key).transpose()?;
+            let bank = open_bank(&cli.config).await?;
+            let outcome = bank.transfer(&from, &to, amount, key).await?;
+            print(json, &to_json(&outcome), || {
+                format!(
+                    "transfer {} completed: {amount} from {from} to {to}",
+                    outcome.transfer
+                )
+            });
+        }
+        Command::Close { account } => {
+            let account = AccountId::new(account.as_str())?;
+            let bank = open_bank(&cli.config).await?;
+            let receipt = bank.close(&account).await?;
+            print(json, &to_json(&receipt), || {
+                format!("closed account {account}")
+            });
+        }
+        Command::Balance { account } => {
+            let account = AccountId::new(account.as_str())?;
+            let bank = open_bank(&cli.config).await?;
+            let view = bank.balance(&account).await?;
+            print(json, &to_json(&view), || {
+                format!(
+                    "{}: {} ({}), owner {}",
+                    view.account,
+                    Cents::new(view.balance).unwrap_or_default(),
+                    view.status,
+                    view.owner_name
+                )
+            });
+        }
+        Command::History { account } => {
+            let account = AccountId::new(account.as_str())?;
+            let bank = open_bank(&cli.config).await?;
+            let events = bank.history(&account).await?;
+            print(
+                json,
+                &json!({ "account": account.as_str(), "events": events }),
+                || {
+                    events
+                        .iter()
+                        .map(|e| {
+                            format!(
+                                "#{} {} at {}  {}",
+                                e["version"],
+                                e["type"].as_str().unwrap_or_default(),
+                                e["recorded_at"].as_str().unwrap_or_default(),
+                                e["data"]
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                },
+            );
+        }
+        Command::Search { query } => {
+            let bank = open_bank(&cli.config).await?;
+            let results = bank.search(query).await?;
+            print(json, &to_json(&results), || {
+                if results.is_empty() {
+                    "no account matches".to_owned()
+                } else {
+                    results
+                        .iter()
+                        .map(|r| format!("{}  {}", r.account, r.owner_name))
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                }
+            });
+        }
+        Command::Forget { owner_id } => {
+            let owner = OwnerId::new(owner_id.as_str())?;
+            let bank = open_bank(&cli.config).await?;
+            let forgotten = bank.forget(&owner).await?;
+            print(
+                json,
+                &json!({ "owner_id": owner.as_str(), "forgotten": true, "already_forgotten": !forgotten }),
+                || {
+                    if forgotten {
+                        format!(
+                            "forgot owner {owner}: their name and email are shredded everywhere"
+                        )
+                    } else {
+                        format!("owner {owner} was already forgotten")
+                    }
+                },
+            );
+        }
+        Command::Demo => demo(&cli.config).await?,
+        Command::Serve { addr } => serve(&cli.config, *addr).await?,
+        Command::Migrate
+        | Command::Projections(_)
+        | Command::Streams(_)
+        | Command::Keys(_)
+        | Command::Snapshots(_) => unreachable!("run by the kit"),
+    }
+    Ok(())
+}
+
+async fn serve(config: &Config, addr: SocketAddr) -> Result<(), Error> {
+    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .map_err(|e| Error::Internal(format!("cannot install the metrics recorder: {e}")))?;
+    let bank = Arc::new(open_bank(config).await?);
+    // Writes by other processes reach the read models without a request here.
+    let background = Arc::clone(&bank);
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            if let Err(error) = background.settle().await {
+                eprintln!("warning: the read models did not catch up: {error}");
+            }
+        }
+    });
+    let listener = tokio::net::TcpListener::bind(addr)
         .await
-        .context("open")?;
-    let key = IdempotencyKey::new("demo-deposit-1")?;
+        .map_err(|e| Error::Config(format!("cannot listen on {addr}: {e}")))?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| Error::Internal(e.to_string()))?;
+    eprintln!("listening on http://{local}");
+    axum::serve(listener, http::router(bank, Some(metrics)))
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("the server failed: {e}")))
+}
+
+async fn demo(config: &Config) -> Result<(), Error> {
+    let bank = open_bank(config).await?;
+    let run = &uuid::Uuid::now_v7().simple().to_string()[20..];
+    let id = |name: &str| AccountId::new(format!("{name}-{run}"));
+    let (alice, bob) = (id("alice")?, id("bob")?);
+    let ada = OwnerId::new(format!("ada-{run}"))?;
+    let alan = OwnerId::new(format!("alan-{run}"))?;
+    let cents = |n| Cents::amount(n);
+    println!(
+        "== the es bank-account demo ({:?} store, data in {})",
+        bank.store().backend(),
+        config.data_dir().display()
+    );
+
+    bank.open_account(
+        &alice,
+        &ada,
+        "Ada Lovelace".into(),
+        Some("ada@example.org".into()),
+        cents(10_000)?,
+    )
+    .await?;
+    println!(
+        "opened {alice} for Ada Lovelace with 100.00 (her name and email are sealed with her own key)"
+    );
+    bank.open_account(&bob, &alan, "Alan Turing".into(), None, Cents::ZERO)
+        .await?;
+    println!("opened {bob} for Alan Turing");
+
+    let key = parse_key(&format!("demo-deposit-{run}"))?;
     for attempt in 1..=2 {
-        let done = accounts
-            .execute_with(
-                "acc-1",
-                AccountCommand::Deposit { amount: 12_500 },
-                CommandOptions::idempotent(key.clone()),
-            )
-            .await
-            .context("deposit")?;
+        let receipt = bank
+            .deposit(&alice, cents(2_500)?, Some(key.clone()))
+            .await?;
         println!(
-            "deposit 125.00 (attempt {attempt}, same idempotency key): version {}, deduplicated: {}",
-            done.version, done.deduplicated
+            "deposit 25.00 on {alice} (attempt {attempt}, same idempotency key): balance {}, retry: {}",
+            Cents::new(receipt.balance)?,
+            receipt.deduplicated
         );
     }
-    match accounts
-        .execute("acc-1", AccountCommand::Withdraw { amount: 20_000 })
-        .await
-    {
-        Err(e) if e.is_rejected() => println!("withdraw 200.00 refused: {e}"),
-        other => bail!("the overdraft was not refused: {other:?}"),
+    match bank.withdraw(&bob, cents(1)?, None).await {
+        Err(error) => println!(
+            "withdraw 0.01 from {bob} refused: {error} [{}]",
+            error.kind()
+        ),
+        Ok(_) => return Err(Error::Internal("the overdraft was not refused".into())),
     }
-    accounts
-        .execute("acc-1", AccountCommand::Withdraw { amount: 2_500 })
-        .await
-        .context("withdraw")?;
-    let history = accounts
-        .store()
-        .read_stream(
-            &Repository::<Account, MemoryStore>::stream_id("acc-1")?,
-            es_core::StreamVersion::INITIAL,
-            100,
-        )
+    let transfer = bank.transfer(&alice, &bob, cents(4_000)?, None).await?;
+    println!(
+        "transfer {} of 40.00 from {alice} to {bob}: {}",
+        transfer.transfer, transfer.status
+    );
+    match bank.transfer(&bob, &alice, cents(1_000_000)?, None).await {
+        Err(error) => println!("transfer of 10000.00 from {bob}: {error}"),
+        Ok(_) => {
+            return Err(Error::Internal(
+                "the transfer without funds completed".into(),
+            ));
+        }
+    }
+    let closed = id("closed")?;
+    bank.open_account(&closed, &alan, "Alan Turing".into(), None, Cents::ZERO)
         .await?;
-    let owner_name = |events: Vec<bank_account::AccountEvent>| {
-        events.into_iter().find_map(|e| match e {
-            bank_account::AccountEvent::Opened { owner_name, .. } => {
-                Some(owner_name.display_or("<shredded>"))
-            }
-            _ => None,
-        })
-    };
+    bank.close(&closed).await?;
+    match bank.transfer(&alice, &closed, cents(500)?, None).await {
+        Err(error) => println!("transfer of 5.00 to the closed account {closed}: {error}"),
+        Ok(_) => {
+            return Err(Error::Internal(
+                "the transfer to a closed account completed".into(),
+            ));
+        }
+    }
+    for account in [&alice, &bob] {
+        let view = bank.balance(account).await?;
+        println!(
+            "balance of {account}: {} (owner {})",
+            Cents::new(view.balance)?,
+            view.owner_name
+        );
+    }
+    let hits = bank.search("lovelase").await?;
     println!(
-        "owner name in the history: {}",
-        owner_name(accounts.decode_events(&history).await?).unwrap_or_default()
+        "search \"lovelase\" (fuzzy): {}",
+        hits.iter()
+            .map(|h| format!("{} {}", h.account, h.owner_name))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
-    crypto.forget(&store, &SubjectId::new("u-1")?).await?;
+    bank.forget(&ada).await?;
+    println!("forgot Ada (owner {ada}): her data key is destroyed and every read model purged");
+    let hits = bank.search("lovelace").await?;
+    println!("search \"lovelace\" now: {} result(s)", hits.len());
+    let hits = bank.search(alice.as_str()).await?;
     println!(
-        "after forgetting owner u-1: {}",
-        owner_name(accounts.decode_events(&history).await?).unwrap_or_default()
+        "search by account id {alice}: {}",
+        hits.iter()
+            .map(|h| format!("{} {}", h.account, h.owner_name))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
-    let loaded = accounts.load("acc-1").await?;
+    let history = bank.history(&alice).await?;
+    if let Some(opened) = history.first() {
+        println!("the opening event of {alice} now reads: {}", opened["data"]);
+    }
+    let view = bank.balance(&alice).await?;
     println!(
-        "balance of acc-1: {}.{:02} at version {}",
-        loaded.state.balance / 100,
-        loaded.state.balance % 100,
-        loaded.version
+        "{alice} is still usable: balance {}, owner {}",
+        Cents::new(view.balance)?,
+        view.owner_name
     );
+    println!("== done; try `bank-account projections status` or `bank-account serve`");
     Ok(())
 }

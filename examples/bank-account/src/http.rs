@@ -1,0 +1,361 @@
+//! The HTTP API: the CLI's commands as JSON over HTTP (axum).
+//!
+//! | method and path | body | success |
+//! | --- | --- | --- |
+//! | `POST /accounts` | `{"account", "owner_id", "owner_name", "email"?, "initial"?}` | 201 |
+//! | `POST /accounts/{id}/deposits` | `{"amount"}` | 201 (200 for a retry) |
+//! | `POST /accounts/{id}/withdrawals` | `{"amount"}` | 201 (200 for a retry) |
+//! | `POST /transfers` | `{"from", "to", "amount"}` | 201 (200 for a retry) |
+//! | `GET /accounts/{id}` | | 200 `{"account", "balance", …}` |
+//! | `GET /accounts/{id}/history` | | 200 |
+//! | `GET /search?q=` | | 200 |
+//! | `DELETE /owners/{id}` | | 200 |
+//! | `GET /metrics` | | 200, Prometheus text |
+//! | `GET /health` | | 200 |
+//!
+//! Writes honour an `Idempotency-Key` header. Errors are
+//! `{"error": kind, "message": …}` with 422 (validation, business rules), 404,
+//! 409 (a conflict that outlasted the retries, a key reused for another
+//! body), 413 (a body over 16 KiB) or 503 with `Retry-After`.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use metrics_exporter_prometheus::PrometheusHandle;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use crate::{AccountId, Bank, Error, OwnerId, parse_key};
+
+/// The largest request body accepted.
+pub const MAX_BODY: usize = 16 * 1024;
+
+/// What the handlers share.
+#[derive(Clone)]
+struct App {
+    bank: Arc<Bank>,
+    metrics: Option<PrometheusHandle>,
+}
+
+/// The API's router over `bank`; `metrics` renders `GET /metrics` (the
+/// process's Prometheus recorder), absent: an empty page.
+pub fn router(bank: Arc<Bank>, metrics: Option<PrometheusHandle>) -> Router {
+    Router::new()
+        .route("/accounts", post(open))
+        .route("/accounts/{id}", get(account))
+        .route("/accounts/{id}/deposits", post(deposit))
+        .route("/accounts/{id}/withdrawals", post(withdraw))
+        .route("/accounts/{id}/history", get(history))
+        .route("/transfers", post(transfer))
+        .route("/search", get(search))
+        .route("/owners/{id}", delete(forget))
+        .route("/metrics", get(render_metrics))
+        .route("/health", get(health))
+        .fallback(|| async { failure(&Error::NotFound("no such route".into())) })
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(App { bank, metrics })
+}
+
+fn failure(error: &Error) -> Response {
+    let status =
+        StatusCode::from_u16(error.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = (status, axum::Json(error.to_json())).into_response();
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    response
+}
+
+fn reply(
+    result: Result<(StatusCode, Value), Error>,
+    route: &'static str,
+    started: Instant,
+) -> Response {
+    let outcome = match &result {
+        Ok(_) => "ok",
+        Err(e) => e.kind(),
+    };
+    metrics::counter!("bank_http_requests_total", "route" => route, "outcome" => outcome)
+        .increment(1);
+    metrics::histogram!("bank_http_request_seconds", "route" => route)
+        .record(started.elapsed().as_secs_f64());
+    match result {
+        Ok((status, body)) => (status, axum::Json(body)).into_response(),
+        Err(error) => failure(&error),
+    }
+}
+
+/// Parses a JSON body: malformed, mistyped or unknown fields are
+/// `invalid_input`; an oversized body is 413.
+fn body<T: DeserializeOwned>(raw: Result<Bytes, BytesRejection>) -> Result<T, Response> {
+    let bytes = raw.map_err(|rejection| {
+        let status = rejection.status();
+        let error = Error::InvalidInput(format!(
+            "the request body cannot be read: {}",
+            rejection.body_text()
+        ));
+        let mut response = failure(&error);
+        *response.status_mut() = status;
+        response
+    })?;
+    serde_json::from_slice(&bytes).map_err(|e| {
+        // serde's message names the field and the expected type, never the value.
+        failure(&Error::InvalidInput(format!("invalid JSON body: {e}")))
+    })
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<es_core::IdempotencyKey>, Error> {
+    match headers.get("idempotency-key") {
+        None => Ok(None),
+        Some(value) => {
+            let text = value.to_str().map_err(|_| {
+                Error::InvalidInput("the Idempotency-Key header is not text".into())
+            })?;
+            parse_key(text).map(Some)
+        }
+    }
+}
+
+/// A JSON number of cents, as the CLI takes it: a positive whole number.
+fn amount(value: &Value) -> Result<crate::Cents, Error> {
+    match value {
+        Value::Number(n) => match n.as_u64() {
+            Some(cents) => Ok(crate::Cents::amount(cents)?),
+            None => Err(Error::InvalidInput(
+                "amounts are positive whole numbers of cents".into(),
+            )),
+        },
+        _ => Err(Error::InvalidInput(
+            "amounts are JSON numbers of cents".into(),
+        )),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OpenBody {
+    account: String,
+    owner_id: String,
+    owner_name: String,
+    email: Option<String>,
+    initial: Option<Value>,
+}
+
+async fn open(State(app): State<App>, raw: Result<Bytes, BytesRejection>) -> Response {
+    let started = Instant::now();
+    let body: OpenBody = match body(raw) {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
+    let result = async {
+        let account = AccountId::new(body.account)?;
+        let owner = OwnerId::new(body.owner_id)?;
+        let initial = match &body.initial {
+            None => crate::Cents::ZERO,
+            Some(Value::Number(n)) if n.as_u64() == Some(0) => crate::Cents::ZERO,
+            Some(value) => amount(value)?,
+        };
+        let receipt = app
+            .bank
+            .open_account(&account, &owner, body.owner_name, body.email, initial)
+            .await?;
+        Ok((
+            StatusCode::CREATED,
+            serde_json::to_value(receipt).unwrap_or_default(),
+        ))
+    }
+    .await;
+    reply(result, "open", started)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AmountBody {
+    amount: Value,
+}
+
+async fn deposit(
+    State(app): State<App>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    raw: Result<Bytes, BytesRejection>,
+) -> Response {
+    money(app, id, headers, raw, true).await
+}
+
+async fn withdraw(
+    State(app): State<App>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    raw: Result<Bytes, BytesRejection>,
+) -> Response {
+    money(app, id, headers, raw, false).await
+}
+
+async fn money(
+    app: App,
+    id: String,
+    headers: HeaderMap,
+    raw: Result<Bytes, BytesRejection>,
+    deposit: bool,
+) -> Response {
+    let started = Instant::now();
+    let body: AmountBody = match body(raw) {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
+    let result = async {
+        let account = AccountId::new(id)?;
+        let amount = amount(&body.amount)?;
+        let key = idempotency_key(&headers)?;
+        let receipt = if deposit {
+            app.bank.deposit(&account, amount, key).await?
+        } else {
+            app.bank.withdraw(&account, amount, key).await?
+        };
+        let status = if receipt.deduplicated {
+            StatusCode::OK
+        } else {
+            StatusCode::CREATED
+        };
+        Ok((status, serde_json::to_value(receipt).unwrap_or_default()))
+    }
+    .await;
+    reply(
+        result,
+        if deposit { "deposit" } else { "withdraw" },
+        started,
+    )
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TransferBody {
+    from: String,
+    to: String,
+    amount: Value,
+}
+
+async fn transfer(
+    State(app): State<App>,
+    headers: HeaderMap,
+    raw: Result<Bytes, BytesRejection>,
+) -> Response {
+    let started = Instant::now();
+    let body: TransferBody = match body(raw) {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
+    let result = async {
+        let from = AccountId::new(body.from)?;
+        let to = AccountId::new(body.to)?;
+        let amount = amount(&body.amount)?;
+        let key = idempotency_key(&headers)?;
+        let outcome = app.bank.transfer(&from, &to, amount, key).await?;
+        let status = if outcome.deduplicated {
+            StatusCode::OK
+        } else {
+            StatusCode::CREATED
+        };
+        Ok((status, serde_json::to_value(outcome).unwrap_or_default()))
+    }
+    .await;
+    reply(result, "transfer", started)
+}
+
+async fn account(State(app): State<App>, Path(id): Path<String>) -> Response {
+    let started = Instant::now();
+    let result = async {
+        let account = AccountId::new(id)?;
+        let view = app.bank.balance(&account).await?;
+        Ok((
+            StatusCode::OK,
+            serde_json::to_value(view).unwrap_or_default(),
+        ))
+    }
+    .await;
+    reply(result, "account", started)
+}
+
+async fn history(State(app): State<App>, Path(id): Path<String>) -> Response {
+    let started = Instant::now();
+    let result = async {
+        let account = AccountId::new(id)?;
+        let events = app.bank.history(&account).await?;
+        Ok((
+            StatusCode::OK,
+            json!({ "account": account.as_str(), "events": events }),
+        ))
+    }
+    .await;
+    reply(result, "history", started)
+}
+
+#[derive(Deserialize)]
+struct SearchQuery {
+    q: Option<String>,
+}
+
+async fn search(
+    State(app): State<App>,
+    query: Result<Query<SearchQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let started = Instant::now();
+    let result = async {
+        let Ok(Query(query)) = query else {
+            return Err(Error::InvalidInput(
+                "the query string cannot be read".into(),
+            ));
+        };
+        let q = query
+            .q
+            .ok_or_else(|| Error::InvalidInput("the `q` parameter is missing".into()))?;
+        let results = app.bank.search(&q).await?;
+        Ok((
+            StatusCode::OK,
+            serde_json::to_value(results).unwrap_or_default(),
+        ))
+    }
+    .await;
+    reply(result, "search", started)
+}
+
+async fn forget(State(app): State<App>, Path(id): Path<String>) -> Response {
+    let started = Instant::now();
+    let result = async {
+        let owner = OwnerId::new(id)?;
+        let forgotten = app.bank.forget(&owner).await?;
+        Ok((
+            StatusCode::OK,
+            json!({ "owner_id": owner.as_str(), "forgotten": true, "already_forgotten": !forgotten }),
+        ))
+    }
+    .await;
+    reply(result, "forget", started)
+}
+
+async fn render_metrics(State(app): State<App>) -> Response {
+    let text = app
+        .metrics
+        .as_ref()
+        .map(PrometheusHandle::render)
+        .unwrap_or_default();
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+}
+
+async fn health(State(app): State<App>) -> Response {
+    match es_core::EventStore::read_all(app.bank.store(), es_core::Checkpoint::START, 1).await {
+        Ok(_) => (StatusCode::OK, axum::Json(json!({ "status": "ok" }))).into_response(),
+        Err(error) => failure(&Error::from(error)),
+    }
+}
