@@ -74,6 +74,12 @@ pub struct Config {
     #[arg(long, env = "REDIS_URL", global = true, hide_env_values = true)]
     pub redis_url: Option<String>,
 
+    /// The namespace of this deployment's keys in Redis (unset: `es`), so
+    /// that one Redis can serve several deployments: a read model `name`
+    /// lives under `<namespace>:<name>:`.
+    #[arg(long, env = "ES_REDIS_NAMESPACE", global = true)]
+    pub redis_namespace: Option<String>,
+
     /// The data directory: the embedded database, search indexes and the
     /// development master key.
     #[arg(long, env = "ES_DATA_DIR", global = true, default_value = DEFAULT_DATA_DIR)]
@@ -103,6 +109,7 @@ impl fmt::Debug for Config {
         f.debug_struct("Config")
             .field("database", &self.backend())
             .field("redis_url", &set(self.redis_url()))
+            .field("redis_namespace", &self.redis_namespace())
             .field("data_dir", &self.data_dir)
             .field("master_key", &set(self.master_key.as_deref()))
             .field("master_key_file", &self.master_key_file())
@@ -191,6 +198,7 @@ impl Config {
         Self {
             database_url: None,
             redis_url: None,
+            redis_namespace: None,
             data_dir: data_dir.into(),
             master_key: None,
             master_key_file: None,
@@ -273,6 +281,24 @@ impl Config {
     /// The Redis URL, `None` when unset or empty.
     pub fn redis_url(&self) -> Option<&str> {
         non_empty(self.redis_url.as_deref())
+    }
+
+    /// Sets the Redis namespace.
+    ///
+    /// ```
+    /// let config = es_app::Config::embedded("data").with_redis_namespace("staging");
+    /// assert_eq!(config.redis_namespace(), "staging");
+    /// assert_eq!(es_app::Config::embedded("data").redis_namespace(), "es");
+    /// ```
+    #[must_use]
+    pub fn with_redis_namespace(mut self, namespace: impl Into<String>) -> Self {
+        self.redis_namespace = Some(namespace.into());
+        self
+    }
+
+    /// The Redis namespace, `es` when unset or empty.
+    pub fn redis_namespace(&self) -> &str {
+        non_empty(self.redis_namespace.as_deref()).unwrap_or("es")
     }
 
     /// The data directory (`./data` when empty).

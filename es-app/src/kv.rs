@@ -52,7 +52,7 @@ pub enum Kv {
 
 impl Kv {
     /// Opens the read model `name`: in Redis under the prefix
-    /// [`redis_prefix(name)`](Self::redis_prefix) when `config` has a Redis
+    /// [`redis_prefix_in(namespace, name)`](Self::redis_prefix_in) when `config` has a Redis
     /// URL, else in the namespace `name` of `store`'s database.
     ///
     /// A Redis URL that does not parse, or of another scheme than `redis`,
@@ -78,7 +78,12 @@ impl Kv {
                     });
                 }
             }
-            return match RedisKv::connect(url, Self::redis_prefix(name)).await {
+            return match RedisKv::connect(
+                url,
+                Self::redis_prefix_in(config.redis_namespace(), name),
+            )
+            .await
+            {
                 Ok(kv) => Ok(Self::Redis(kv)),
                 Err(SinkError::Failed { .. }) => Err(Error::InvalidUrl {
                     variable: REDIS_URL,
@@ -106,16 +111,31 @@ impl Kv {
     /// assert!(!Kv::redis_prefix("a:b").starts_with(&Kv::redis_prefix("a")));
     /// ```
     pub fn redis_prefix(name: &str) -> String {
-        let mut prefix = String::with_capacity(name.len() + 4);
-        prefix.push_str("es:");
-        for c in name.chars() {
-            match c {
-                '%' => prefix.push_str("%25"),
-                ':' => prefix.push_str("%3A"),
-                c => prefix.push(c),
+        Self::redis_prefix_in("es", name)
+    }
+
+    /// The Redis key prefix of the read model `name` in the deployment
+    /// `namespace` ([`Config::redis_namespace`]): `<namespace>:<name>:`,
+    /// both percent-encoded as in [`redis_prefix`](Self::redis_prefix).
+    ///
+    /// ```
+    /// use es_app::Kv;
+    ///
+    /// assert_eq!(Kv::redis_prefix_in("staging", "balances"), "staging:balances:");
+    /// assert!(!Kv::redis_prefix_in("a:b", "c").starts_with(&Kv::redis_prefix_in("a", "b")));
+    /// ```
+    pub fn redis_prefix_in(namespace: &str, name: &str) -> String {
+        let mut prefix = String::with_capacity(namespace.len() + name.len() + 2);
+        for part in [namespace, name] {
+            for c in part.chars() {
+                match c {
+                    '%' => prefix.push_str("%25"),
+                    ':' => prefix.push_str("%3A"),
+                    c => prefix.push(c),
+                }
             }
+            prefix.push(':');
         }
-        prefix.push(':');
         prefix
     }
 }

@@ -321,8 +321,10 @@ impl Crypto {
     /// Start-up check: unwraps one stored key, so that a wrong master key is a
     /// clear error now rather than garbage later.
     pub async fn check<K: KeyStore>(&self, keys: &K) -> Result<(), Error> {
-        // Every active key is wrapped by a master other than this impossible id.
-        let sample = keys.keys_to_rewrap("\u{0}", 1).await?;
+        // Every active key is wrapped by a master other than this impossible
+        // id (a master key's id never holds `:`; a NUL would do too, but
+        // PostgreSQL refuses it in text).
+        let sample = keys.keys_to_rewrap(":", 1).await?;
         for stored in &sample {
             self.unwrap_stored(stored)?;
         }

@@ -31,6 +31,7 @@ use crate::money::Cents;
 #[derive(Debug, Clone, PartialEq, Eq, es_core::Event)]
 pub enum TransferEvent {
     /// A transfer was asked for.
+    #[event(name = "TransferRequested")]
     Requested {
         /// The account debited.
         from: AccountId,
@@ -40,20 +41,25 @@ pub enum TransferEvent {
         amount: Cents,
     },
     /// The source was debited.
+    #[event(name = "TransferDebited")]
     Debited,
     /// The source refused the debit: the transfer is refused, nothing moved.
+    #[event(name = "TransferDebitRefused")]
     DebitRefused {
         /// Why (the stable kind of the account's error).
         reason: String,
     },
     /// The target was credited: the transfer is complete.
+    #[event(name = "TransferCredited")]
     Credited,
     /// The target refused the credit: the source is to be refunded.
+    #[event(name = "TransferCreditRefused")]
     CreditRefused {
         /// Why (the stable kind of the account's error).
         reason: String,
     },
     /// The source got its money back: the transfer is compensated.
+    #[event(name = "TransferRefunded")]
     Refunded,
 }
 

@@ -1,0 +1,14 @@
+//! End-to-end tests of the bank-account binary and its HTTP server, each on
+//! the embedded default (SQLite, the embedded key-value model, a development
+//! key) and on PostgreSQL + Redis.
+
+#[path = "e2e/cli.rs"]
+mod cli;
+#[path = "e2e/forget.rs"]
+mod forget;
+#[path = "e2e/http.rs"]
+mod http;
+#[path = "e2e/support.rs"]
+mod support;
+#[path = "e2e/transfers.rs"]
+mod transfers;

@@ -1,0 +1,322 @@
+//! Every account subcommand, its output and exit codes, error paths included:
+//! each error is typed and changes nothing.
+
+use crate::support::{Env, on_both_backends};
+
+on_both_backends!(
+    an_account_lives_and_closes,
+    bad_input_is_refused_with_a_kind_and_changes_nothing,
+    idempotent_retries_write_once,
+    concurrent_deposits_from_several_processes_add_up,
+    the_kit_is_built_in,
+);
+
+async fn an_account_lives_and_closes(env: &Env) {
+    let opened = env
+        .run(&[
+            "open",
+            "--account",
+            "acc-1",
+            "--owner-id",
+            "owner-1",
+            "--owner-name",
+            "Ada Lovelace",
+            "--email",
+            "ada@example.org",
+            "--initial",
+            "1000",
+        ])
+        .ok();
+    assert_eq!(opened["balance"], 1000);
+    env.run(&["deposit", "--account", "acc-1", "--amount", "250"])
+        .ok();
+    let withdrawn = env
+        .run(&["withdraw", "--account", "acc-1", "--amount", "50"])
+        .ok();
+    assert_eq!(withdrawn["balance"], 1200);
+    assert_eq!(env.balance("acc-1"), 1200);
+
+    let balance = env.run(&["balance", "--account", "acc-1"]).ok();
+    assert_eq!(balance["owner_name"], "Ada Lovelace");
+    assert_eq!(balance["status"], "open");
+
+    let history = env.run(&["history", "--account", "acc-1"]).ok();
+    let events = history["events"].as_array().expect("events");
+    let types: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(types, ["Opened", "Deposited", "Deposited", "Withdrawn"]);
+    assert_eq!(events[0]["data"]["owner_name"], "Ada Lovelace");
+    assert_eq!(events[0]["data"]["email"], "ada@example.org");
+    assert_eq!(events[3]["version"], 4);
+
+    env.run(&["close", "--account", "acc-1"])
+        .fails("non_zero_balance", 65);
+    env.run(&["withdraw", "--account", "acc-1", "--amount", "1200"])
+        .ok();
+    env.run(&["close", "--account", "acc-1"]).ok();
+    assert_eq!(
+        env.run(&["balance", "--account", "acc-1"]).ok()["status"],
+        "closed"
+    );
+    env.run(&["deposit", "--account", "acc-1", "--amount", "5"])
+        .fails("account_closed", 65);
+
+    // Human output, without --json.
+    let text = env
+        .command()
+        .args(["balance", "--account", "acc-1"])
+        .output()
+        .unwrap();
+    assert!(text.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&text.stdout).trim(),
+        "acc-1: 0.00 (closed), owner Ada Lovelace"
+    );
+}
+
+async fn bad_input_is_refused_with_a_kind_and_changes_nothing(env: &Env) {
+    env.open("acc-1", "owner-1", "Ada", 500);
+    let history = |env: &Env| {
+        env.run(&["history", "--account", "acc-1"]).ok()["events"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    let before = history(env);
+
+    for id in [
+        "acc-1'; DROP TABLE es_events; --",
+        "$(rm -rf /)",
+        "acc`id`",
+        "ünïcødé",
+        "a/b",
+        "",
+        &"x".repeat(65),
+    ] {
+        let message = env
+            .run(&["deposit", "--account", id, "--amount", "5"])
+            .fails("invalid_input", 64);
+        if id.len() > 3 {
+            assert!(
+                !message.contains(id),
+                "the message echoes the id: {message}"
+            );
+        }
+    }
+    for amount in [
+        "-5",
+        "0",
+        "1.5",
+        "12abc",
+        "",
+        "18446744073709551616",
+        "1000000000000001",
+    ] {
+        env.run(&["deposit", "--account", "acc-1", "--amount", amount])
+            .fails("invalid_input", 64);
+    }
+    env.run(&[
+        "open",
+        "--account",
+        "acc-2",
+        "--owner-id",
+        "o 2",
+        "--owner-name",
+        "x",
+    ])
+    .fails("invalid_input", 64);
+    env.run(&[
+        "open",
+        "--account",
+        "acc-2",
+        "--owner-id",
+        "o2",
+        "--owner-name",
+        "  ",
+    ])
+    .fails("invalid_input", 64);
+    env.run(&[
+        "open",
+        "--account",
+        "acc-2",
+        "--owner-id",
+        "o2",
+        "--owner-name",
+        "x",
+        "--email",
+        "nope",
+    ])
+    .fails("invalid_input", 64);
+    env.run(&[
+        "deposit",
+        "--account",
+        "acc-1",
+        "--amount",
+        "5",
+        "--idempotency-key",
+        "k\u{7}",
+    ])
+    .fails("invalid_input", 64);
+
+    env.run(&["deposit", "--account", "nobody", "--amount", "5"])
+        .fails("not_found", 66);
+    env.run(&["balance", "--account", "nobody"])
+        .fails("not_found", 66);
+    env.run(&["history", "--account", "nobody"])
+        .fails("not_found", 66);
+    env.run(&["withdraw", "--account", "acc-1", "--amount", "501"])
+        .fails("insufficient_funds", 65);
+    env.run(&[
+        "open",
+        "--account",
+        "acc-1",
+        "--owner-id",
+        "o9",
+        "--owner-name",
+        "Eve",
+    ])
+    .fails("already_exists", 65);
+    // A balance past the maximum.
+    env.run(&[
+        "deposit",
+        "--account",
+        "acc-1",
+        "--amount",
+        "1000000000000000",
+    ])
+    .fails("balance_too_large", 65);
+
+    // clap's own usage errors: exit 2.
+    let missing = env.run(&["deposit", "--account", "acc-1"]);
+    assert_eq!(missing.code, 2, "{missing:?}");
+
+    assert_eq!(history(env), before, "an error wrote something");
+    assert_eq!(env.balance("acc-1"), 500);
+    // Nothing was created for the refused ids either.
+    env.run(&["balance", "--account", "acc-2"])
+        .fails("not_found", 66);
+}
+
+async fn idempotent_retries_write_once(env: &Env) {
+    env.open("acc-1", "owner-1", "Ada", 0);
+    for _ in 0..3 {
+        env.run(&[
+            "deposit",
+            "--account",
+            "acc-1",
+            "--amount",
+            "700",
+            "--idempotency-key",
+            "pay-1",
+        ])
+        .ok();
+    }
+    let retry = env
+        .run(&[
+            "deposit",
+            "--account",
+            "acc-1",
+            "--amount",
+            "700",
+            "--idempotency-key",
+            "pay-1",
+        ])
+        .ok();
+    assert_eq!(retry["deduplicated"], true);
+    assert_eq!(env.balance("acc-1"), 700);
+    // The same key for another request is a conflict, not a silent success.
+    env.run(&[
+        "deposit",
+        "--account",
+        "acc-1",
+        "--amount",
+        "701",
+        "--idempotency-key",
+        "pay-1",
+    ])
+    .fails("conflict", 75);
+    env.run(&[
+        "withdraw",
+        "--account",
+        "acc-1",
+        "--amount",
+        "100",
+        "--idempotency-key",
+        "w-1",
+    ])
+    .ok();
+    env.run(&[
+        "withdraw",
+        "--account",
+        "acc-1",
+        "--amount",
+        "100",
+        "--idempotency-key",
+        "w-1",
+    ])
+    .ok();
+    assert_eq!(env.balance("acc-1"), 600);
+}
+
+async fn concurrent_deposits_from_several_processes_add_up(env: &Env) {
+    env.open("shared", "owner-1", "Ada", 0);
+    let processes = 4;
+    let deposits = 5;
+    let children: Vec<_> = (0..processes)
+        .map(|p| {
+            let command = env.command();
+            let script = (0..deposits)
+                .map(|d| {
+                    format!(
+                        "\"$0\" --json deposit --account shared --amount {} --idempotency-key p{p}-d{d} >/dev/null || exit 1",
+                        100 + p
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("; ");
+            let program = command.get_program().to_owned();
+            let mut shell = std::process::Command::new("sh");
+            shell.arg("-c").arg(script).arg(program);
+            for (key, value) in command.get_envs() {
+                match value {
+                    Some(value) => shell.env(key, value),
+                    None => shell.env_remove(key),
+                };
+            }
+            shell.spawn().expect("a writer process")
+        })
+        .collect();
+    for mut child in children {
+        assert!(child.wait().unwrap().success(), "a writer failed");
+    }
+    let expected: u64 = (0..processes).map(|p| (100 + p) * deposits).sum();
+    assert_eq!(env.balance("shared"), expected);
+    let history = env.run(&["history", "--account", "shared"]).ok();
+    assert_eq!(
+        history["events"].as_array().unwrap().len() as u64,
+        1 + processes * deposits
+    );
+}
+
+async fn the_kit_is_built_in(env: &Env) {
+    env.open("acc-1", "owner-1", "Ada", 100);
+    env.run(&["migrate"]).ok();
+    let status = env.run(&["projections", "status"]).ok();
+    let names: Vec<&str> = status
+        .as_array()
+        .or_else(|| status["projections"].as_array())
+        .expect("a list of projections")
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["balances", "account-search", "transfer-saga"]);
+    let shown = env.run(&["streams", "show", "account-acc-1"]).ok();
+    assert!(shown.to_string().contains("Ada"), "{shown}");
+    env.run(&["snapshots", "take", "account-acc-1"]).ok();
+    let rebuilt = env.run(&["projections", "rebuild", "balances"]);
+    assert_eq!(rebuilt.code, 0, "{rebuilt:?}");
+    assert_eq!(env.balance("acc-1"), 100);
+    // The saga refuses to be rebuilt, and says why.
+    let saga = env.run(&["projections", "rebuild", "transfer-saga"]);
+    assert_ne!(saga.code, 0);
+    assert!(saga.stdout.contains("process manager"), "{saga:?}");
+}

@@ -1,0 +1,253 @@
+//! Forgetting an owner: the account stays usable with `<shredded>` owner
+//! data, and the owner's name appears nowhere afterwards: not in the
+//! database files (SQLite file and WAL, or any PostgreSQL table), not in
+//! Redis, not in the search index's files.
+
+use std::path::Path;
+
+use crate::support::{Env, fresh, on_both_backends};
+
+on_both_backends!(forget_shreds_everywhere, master_keys);
+
+/// Whether `needle` appears in any file under `dir`.
+fn in_files(dir: &Path, needle: &[u8]) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if let Ok(bytes) = std::fs::read(&path)
+                && bytes.windows(needle.len()).any(|w| w == needle)
+            {
+                found.push(path.display().to_string());
+            }
+        }
+    }
+    found
+}
+
+/// Where `needle` appears in PostgreSQL: every row of every table as text
+/// (bytea shows as hex, so the hex form is searched too).
+async fn in_postgres(url: &str, needle: &str) -> Vec<String> {
+    use sqlx::{Connection, Row};
+    let mut conn = sqlx::PgConnection::connect(url).await.expect("connect");
+    let tables: Vec<String> = sqlx::query(
+        "SELECT quote_ident(table_name) FROM information_schema.tables WHERE table_schema = 'public'",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap()
+    .into_iter()
+    .map(|r| r.get(0))
+    .collect();
+    let hex: String = needle.bytes().map(|b| format!("{b:02x}")).collect();
+    let mut found = Vec::new();
+    for table in tables {
+        let sql = format!(
+            "SELECT count(*) FROM {table} t WHERE t::text LIKE '%' || $1 || '%' OR t::text LIKE '%' || $2 || '%'"
+        );
+        let n: i64 = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(needle)
+            .bind(&hex)
+            .fetch_one(&mut conn)
+            .await
+            .unwrap()
+            .get(0);
+        if n > 0 {
+            found.push(table);
+        }
+    }
+    found
+}
+
+/// Keys of the namespace whose value holds `needle` (or whose name does).
+async fn in_redis(url: &str, namespace: &str, needle: &str) -> Vec<String> {
+    let client = redis::Client::open(url).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{namespace}:*"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(!keys.is_empty(), "the read models are in Redis");
+    let mut found = Vec::new();
+    for key in keys {
+        let kind: String = redis::cmd("TYPE")
+            .arg(&key)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        let dump: String = match kind.as_str() {
+            "string" => redis::cmd("GET")
+                .arg(&key)
+                .query_async(&mut conn)
+                .await
+                .unwrap(),
+            "hash" => {
+                let all: Vec<String> = redis::cmd("HGETALL")
+                    .arg(&key)
+                    .query_async(&mut conn)
+                    .await
+                    .unwrap();
+                all.join(" ")
+            }
+            "set" => {
+                let all: Vec<String> = redis::cmd("SMEMBERS")
+                    .arg(&key)
+                    .query_async(&mut conn)
+                    .await
+                    .unwrap();
+                all.join(" ")
+            }
+            other => panic!("unexpected Redis type {other}"),
+        };
+        if dump.contains(needle) || key.contains(needle) {
+            found.push(key);
+        }
+    }
+    found
+}
+
+async fn places(env: &Env, needle: &str) -> Vec<String> {
+    let mut found = in_files(env.data_dir(), needle.as_bytes());
+    if let Some(url) = &env.database_url {
+        found.extend(in_postgres(url, needle).await);
+    }
+    if let Some(url) = &env.redis_url {
+        found.extend(in_redis(url, &env.redis_namespace, needle).await);
+    }
+    found
+}
+
+async fn forget_shreds_everywhere(env: &Env) {
+    let name = fresh("Zebulon");
+    let email = format!("{}@example.org", fresh("canary"));
+    env.run(&[
+        "open",
+        "--account",
+        "acc-1",
+        "--owner-id",
+        "owner-1",
+        "--owner-name",
+        &name,
+        "--email",
+        &email,
+        "--initial",
+        "300",
+    ])
+    .ok();
+    env.open("acc-2", "owner-2", "Kept Person", 0);
+    let hits = env.run(&["search", &name[..7].to_lowercase()]).ok();
+    assert_eq!(hits[0]["account"], "acc-1", "{hits}");
+    assert_eq!(hits[0]["owner_name"], name.as_str());
+    // The scan finds the plaintext where the read models hold it: it can fail.
+    assert!(
+        !places(env, &name).await.is_empty(),
+        "the canary scan finds nothing even before forgetting"
+    );
+
+    let forgotten = env.run(&["forget", "--owner-id", "owner-1"]).ok();
+    assert_eq!(forgotten["forgotten"], true);
+    assert_eq!(forgotten["already_forgotten"], false);
+    let again = env.run(&["forget", "--owner-id", "owner-1"]).ok();
+    assert_eq!(again["already_forgotten"], true);
+
+    assert_eq!(
+        places(env, &name).await,
+        Vec::<String>::new(),
+        "the name survived"
+    );
+    assert_eq!(
+        places(env, &email).await,
+        Vec::<String>::new(),
+        "the email survived"
+    );
+
+    // The account stays usable; the owner reads as shredded everywhere.
+    let balance = env.run(&["balance", "--account", "acc-1"]).ok();
+    assert_eq!(balance["balance"], 300);
+    assert_eq!(balance["owner_name"], "<shredded>");
+    env.run(&["deposit", "--account", "acc-1", "--amount", "5"])
+        .ok();
+    let history = env.run(&["history", "--account", "acc-1"]).ok();
+    assert_eq!(history["events"][0]["data"]["owner_name"], "<shredded>");
+    assert_eq!(history["events"][0]["data"]["email"], "<shredded>");
+    let by_id = env.run(&["search", "acc-1"]).ok();
+    let first = &by_id[0];
+    assert_eq!(first["account"], "acc-1", "{by_id}");
+    assert_eq!(first["owner_name"], "<shredded>");
+    assert_eq!(env.run(&["search", &name]).ok(), serde_json::json!([]));
+    // The other owner is untouched.
+    assert_eq!(
+        env.run(&["balance", "--account", "acc-2"]).ok()["owner_name"],
+        "Kept Person"
+    );
+}
+
+async fn master_keys(env: &Env) {
+    if env.is_embedded() {
+        // The first run creates a development key and says so, once.
+        let first = env.run(&[
+            "open",
+            "--account",
+            "a",
+            "--owner-id",
+            "o",
+            "--owner-name",
+            "Ada",
+        ]);
+        assert_eq!(first.code, 0, "{first:?}");
+        assert!(
+            first.stderr.contains("created a development master key"),
+            "{first:?}"
+        );
+        let second = env.run(&["balance", "--account", "a"]);
+        assert!(
+            !second.stderr.contains("development master key"),
+            "{second:?}"
+        );
+        // A wrong key for the data: a configuration error, nothing written.
+        let wrong = env
+            .command()
+            .env(
+                "ES_MASTER_KEY",
+                "other:AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=",
+            )
+            .args(["--json", "deposit", "--account", "a", "--amount", "5"])
+            .output()
+            .unwrap();
+        let wrong = crate::support::Run::from(wrong);
+        wrong.fails("config", 78);
+        assert_eq!(env.balance("a"), 0);
+    } else {
+        // PostgreSQL never falls back to a development key.
+        let missing = env
+            .command()
+            .env_remove("ES_MASTER_KEY")
+            .args([
+                "--json",
+                "open",
+                "--account",
+                "a",
+                "--owner-id",
+                "o",
+                "--owner-name",
+                "Ada",
+            ])
+            .output()
+            .unwrap();
+        let missing = crate::support::Run::from(missing);
+        let message = missing.fails("config", 78);
+        assert!(message.contains("ES_MASTER_KEY"), "{message}");
+        assert!(!env.data_dir().join("master.key").exists());
+        let malformed = env
+            .command()
+            .env("ES_MASTER_KEY", "nonsense")
+            .args(["--json", "balance", "--account", "a"])
+            .output()
+            .unwrap();
+        crate::support::Run::from(malformed).fails("config", 78);
+    }
+}

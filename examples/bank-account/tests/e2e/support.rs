@@ -1,0 +1,342 @@
+//! Running the real binary on a backend, and a minimal HTTP client.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+
+use serde_json::Value;
+
+/// Runs `$body` (an async fn taking `&Env`) on both backends, as two tests.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod embedded {
+            $(
+                #[tokio::test(flavor = "multi_thread")]
+                async fn $name() {
+                    let env = $crate::support::Env::embedded();
+                    super::$name(&env).await;
+                }
+            )*
+        }
+        mod postgres_redis {
+            $(
+                #[tokio::test(flavor = "multi_thread")]
+                async fn $name() {
+                    let env = $crate::support::Env::servers().await;
+                    super::$name(&env).await;
+                }
+            )*
+        }
+    };
+}
+pub(crate) use on_both_backends;
+
+/// The test master key (all zero bytes): never for real data.
+pub(crate) const TEST_MASTER_KEY: &str = es_app::testing::TEST_MASTER_KEY;
+
+/// A backend and a data directory for the binary.
+pub(crate) struct Env {
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) database_url: Option<String>,
+    pub(crate) redis_url: Option<String>,
+    pub(crate) redis_namespace: String,
+}
+
+/// What a run of the binary printed.
+#[derive(Debug)]
+pub(crate) struct Run {
+    pub(crate) code: i32,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
+}
+
+impl Run {
+    /// stdout as one JSON document.
+    #[track_caller]
+    pub(crate) fn json(&self) -> Value {
+        serde_json::from_str(self.stdout.trim())
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {self:?}"))
+    }
+
+    /// Asserts success and returns the JSON.
+    #[track_caller]
+    pub(crate) fn ok(&self) -> Value {
+        assert_eq!(self.code, 0, "the command failed: {self:?}");
+        self.json()
+    }
+
+    /// Asserts a failure of `kind` with `code` and returns the message.
+    #[track_caller]
+    pub(crate) fn fails(&self, kind: &str, code: i32) -> String {
+        let json = self.json();
+        assert_eq!(json["error"], kind, "{self:?}");
+        assert_eq!(self.code, code, "{self:?}");
+        let message = json["message"].as_str().expect("a message").to_owned();
+        assert!(!message.is_empty());
+        message
+    }
+}
+
+impl From<Output> for Run {
+    fn from(output: Output) -> Self {
+        Self {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+}
+
+fn redis_reachable(url: &str) -> bool {
+    let Some(host) = url.strip_prefix("redis://") else {
+        return true;
+    };
+    let host = host.trim_end_matches('/');
+    let host = host.split('/').next().unwrap_or(host);
+    TcpStream::connect(host).is_ok()
+}
+
+impl Env {
+    /// The embedded default: nothing configured but the data directory.
+    pub(crate) fn embedded() -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("a temporary directory"),
+            database_url: None,
+            redis_url: None,
+            redis_namespace: String::new(),
+        }
+    }
+
+    /// A fresh PostgreSQL database and a fresh Redis namespace.
+    pub(crate) async fn servers() -> Self {
+        let redis = es_app::testing::redis_url();
+        assert!(
+            redis_reachable(&redis),
+            "Redis is not reachable at {redis}. Start it (`bash .ci/services` finds, starts or \
+             installs it) or point ES_TEST_REDIS_URL at a server."
+        );
+        Self {
+            dir: tempfile::tempdir().expect("a temporary directory"),
+            database_url: Some(es_store_postgres::testing::fresh_database_url().await),
+            redis_url: Some(redis),
+            redis_namespace: format!("bank-test-{}", uuid::Uuid::now_v7().simple()),
+        }
+    }
+
+    /// Whether this is the embedded default.
+    pub(crate) fn is_embedded(&self) -> bool {
+        self.database_url.is_none()
+    }
+
+    /// The data directory.
+    pub(crate) fn data_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The binary, configured by the environment for this backend.
+    pub(crate) fn command(&self) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_bank-account"));
+        command
+            .env_remove("DATABASE_URL")
+            .env_remove("REDIS_URL")
+            .env_remove("ES_MASTER_KEY")
+            .env_remove("ES_MASTER_KEY_FILE")
+            .env("ES_DATA_DIR", self.data_dir())
+            .env("ES_REDIS_NAMESPACE", &self.redis_namespace)
+            .stdin(Stdio::null());
+        if let Some(url) = &self.database_url {
+            command
+                .env("DATABASE_URL", url)
+                .env("ES_MASTER_KEY", TEST_MASTER_KEY);
+        }
+        if let Some(url) = &self.redis_url {
+            command.env("REDIS_URL", url);
+        }
+        command
+    }
+
+    /// Runs the binary with `--json` and `args`.
+    pub(crate) fn run(&self, args: &[&str]) -> Run {
+        self.command()
+            .arg("--json")
+            .args(args)
+            .output()
+            .expect("the binary runs")
+            .into()
+    }
+
+    /// The balance the read model shows.
+    #[track_caller]
+    pub(crate) fn balance(&self, account: &str) -> u64 {
+        let json = self.run(&["balance", "--account", account]).ok();
+        assert_eq!(json["account"], account);
+        json["balance"].as_u64().expect("an integer balance")
+    }
+
+    /// Opens `account` for `owner` with `initial` cents.
+    #[track_caller]
+    pub(crate) fn open(&self, account: &str, owner: &str, name: &str, initial: u64) {
+        let initial = initial.to_string();
+        self.run(&[
+            "open",
+            "--account",
+            account,
+            "--owner-id",
+            owner,
+            "--owner-name",
+            name,
+            "--initial",
+            &initial,
+        ])
+        .ok();
+    }
+
+    /// Starts `serve` on a free port.
+    pub(crate) fn serve(&self) -> Server {
+        let mut child = self
+            .command()
+            .args(["serve", "--addr", "127.0.0.1:0"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the server starts");
+        let mut stderr = child.stderr.take().expect("stderr");
+        let mut seen = String::new();
+        let mut byte = [0u8; 1];
+        let addr = loop {
+            match stderr.read(&mut byte) {
+                Ok(1) => {
+                    seen.push(char::from(byte[0]));
+                    if let Some(line) = seen.lines().find(|l| l.starts_with("listening on http://"))
+                        && seen.ends_with('\n')
+                    {
+                        break line
+                            .trim_start_matches("listening on http://")
+                            .parse::<SocketAddr>()
+                            .expect("an address");
+                    }
+                }
+                _ => {
+                    let _ = child.kill();
+                    panic!("the server exited before listening: {seen}");
+                }
+            }
+        };
+        // Keep draining stderr so the server never blocks on it.
+        std::thread::spawn(move || {
+            let mut sink = Vec::new();
+            let _ = stderr.read_to_end(&mut sink);
+        });
+        Server { child, addr }
+    }
+}
+
+/// A running `bank-account serve`, killed when dropped.
+pub(crate) struct Server {
+    child: Child,
+    pub(crate) addr: SocketAddr,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An HTTP response.
+#[derive(Debug)]
+pub(crate) struct Response {
+    pub(crate) status: u16,
+    pub(crate) headers: String,
+    pub(crate) body: String,
+}
+
+impl Response {
+    /// The body as JSON.
+    #[track_caller]
+    pub(crate) fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {self:?}"))
+    }
+}
+
+impl Server {
+    /// Sends one request (HTTP/1.1, `Connection: close`).
+    pub(crate) async fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&[u8]>,
+    ) -> Response {
+        let addr = self.addr;
+        let method = method.to_owned();
+        let path = path.to_owned();
+        let headers: Vec<(String, String)> = headers
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let body = body.map(<[u8]>::to_vec);
+        tokio::task::spawn_blocking(move || {
+            let mut stream = TcpStream::connect(addr).expect("connect");
+            let mut head =
+                format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+            for (k, v) in &headers {
+                head.push_str(&format!("{k}: {v}\r\n"));
+            }
+            if let Some(body) = &body {
+                head.push_str(&format!(
+                    "Content-Type: application/json\r\nContent-Length: {}\r\n",
+                    body.len()
+                ));
+            }
+            head.push_str("\r\n");
+            stream.write_all(head.as_bytes()).expect("write");
+            if let Some(body) = &body {
+                // A server may answer (413) before reading a large body.
+                let _ = stream.write_all(body);
+            }
+            let mut raw = Vec::new();
+            let _ = stream.read_to_end(&mut raw);
+            let text = String::from_utf8_lossy(&raw).into_owned();
+            let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+            let status = head
+                .split_whitespace()
+                .nth(1)
+                .and_then(|s| s.parse().ok())
+                .unwrap_or_else(|| panic!("no status line: {text}"));
+            Response {
+                status,
+                headers: head.to_ascii_lowercase(),
+                body: body.to_owned(),
+            }
+        })
+        .await
+        .expect("the request task")
+    }
+
+    /// `request` with a JSON body.
+    pub(crate) async fn post(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &Value,
+    ) -> Response {
+        let bytes = serde_json::to_vec(body).expect("JSON");
+        self.request("POST", path, headers, Some(&bytes)).await
+    }
+
+    /// A GET.
+    pub(crate) async fn get(&self, path: &str) -> Response {
+        self.request("GET", path, &[], None).await
+    }
+}
+
+/// A fresh id with `prefix`, unique across tests sharing a Redis.
+pub(crate) fn fresh(prefix: &str) -> String {
+    format!(
+        "{prefix}-{}",
+        &uuid::Uuid::now_v7().simple().to_string()[16..]
+    )
+}
