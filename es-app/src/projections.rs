@@ -445,6 +445,12 @@ impl Projections {
             })
     }
 
+    /// The checkpoint `name` committed in its live generation (`None`: none
+    /// yet): compare it with a command's checkpoint to read your own writes.
+    pub async fn checkpoint(&self, name: &str) -> Result<Option<Checkpoint>, ProjectionsError> {
+        self.find(name)?.checkpoint().await
+    }
+
     /// Where `name` stands.
     pub async fn status(
         &self,

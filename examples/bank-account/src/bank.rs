@@ -10,8 +10,8 @@ use std::time::Duration;
 use es_app::projections::{Context, Projections};
 use es_app::{Config, Kv, Store};
 use es_core::{
-    BoxFuture, CommandOptions, Crypto, EventStore, ForgetOutcome, IdempotencyKey, KvSink,
-    Repository, StreamVersion,
+    BoxFuture, Checkpoint, CommandOptions, Crypto, EventStore, ForgetOutcome, IdempotencyKey,
+    KvSink, Repository, StreamVersion,
 };
 use es_projections::{Reactions, Reactor, SearchIndex};
 use serde::Serialize;
@@ -200,28 +200,53 @@ impl Bank {
         &self.registry
     }
 
-    /// Runs the read models and the saga until they have read the whole log
-    /// (waiting for another process's runner to let go of a lock).
+    /// Runs the read models and the saga until they have read the log as far
+    /// as this process's last write (`target`), or, without one, as far as it
+    /// goes now; each under its runner lock, so that concurrent processes
+    /// share the work (whoever holds a lock brings that model forward for
+    /// everyone).
     ///
     /// # Errors
     ///
-    /// A store or read model failure, or a saga that halted.
-    pub async fn settle(&self) -> Result<(), Error> {
+    /// A store or read model failure, a saga that halted, or no progress to
+    /// `target` within 30 seconds.
+    pub async fn settle(&self, target: Option<Checkpoint>) -> Result<(), Error> {
         let settle = async {
-            // The saga's reactions append events that the read models (and
-            // the saga itself) then read: go round until nothing is new.
             loop {
                 let read = self.registry.catch_up(&self.cx).await?;
-                if read.iter().all(|(_, n)| *n == 0) {
+                let reached = match target {
+                    // Without a target: until a pass finds nothing new.
+                    None => read.iter().all(|(_, n)| *n == 0),
+                    // A write of ours may not be readable yet (an older
+                    // transaction of another process still open holds the
+                    // read horizon): go round until every model is past it.
+                    Some(target) => {
+                        let mut reached = true;
+                        for name in self.registry.names() {
+                            if self
+                                .registry
+                                .checkpoint(&name)
+                                .await?
+                                .is_none_or(|c| c < target)
+                            {
+                                reached = false;
+                            }
+                        }
+                        reached
+                    }
+                };
+                if reached {
                     return Ok::<(), Error>(());
                 }
+                tokio::time::sleep(Duration::from_millis(5)).await;
             }
         };
         tokio::time::timeout(SETTLE_TIMEOUT, settle)
             .await
             .map_err(|_| {
                 Error::Unavailable(
-                    "the read models did not catch up in time: another process holds their runners"
+                    "the read models did not catch up within 30 s: a runner is stuck or halted \
+                     (see `projections status`)"
                         .into(),
                 )
             })?
@@ -244,7 +269,7 @@ impl Bank {
             .accounts
             .execute_with(account.as_str(), command, Self::options(key))
             .await?;
-        self.settle().await?;
+        self.settle(done.checkpoint).await?;
         let view = self.account(account).await?;
         Ok(Receipt {
             account: account.to_string(),
@@ -362,8 +387,30 @@ impl Bank {
                 Self::options(key),
             )
             .await?;
-        self.settle().await?;
-        let transfer = self.transfers.load(id.as_str()).await?.state;
+        // Each step of the saga appends the next event: settle until the
+        // transfer is over (or the saga stops making progress).
+        let mut target = done.checkpoint;
+        let deadline = tokio::time::Instant::now() + SETTLE_TIMEOUT;
+        let transfer = loop {
+            self.settle(target).await?;
+            let loaded = self.transfers.load(id.as_str()).await?;
+            if loaded.state.status.is_settled() || tokio::time::Instant::now() > deadline {
+                break loaded.state;
+            }
+            let head = self
+                .cx
+                .store
+                .read_stream(
+                    &Repository::<Transfer, Store>::stream_id(id.as_str())?,
+                    StreamVersion::INITIAL,
+                    100,
+                )
+                .await?;
+            target = head
+                .last()
+                .map(es_core::RecordedEvent::checkpoint)
+                .or(target);
+        };
         match transfer.status {
             TransferStatus::Completed => Ok(TransferOutcome {
                 transfer: id.to_string(),
@@ -428,7 +475,7 @@ impl Bank {
     ///
     /// As [`account`](Self::account) and [`settle`](Self::settle).
     pub async fn balance(&self, account: &AccountId) -> Result<AccountView, Error> {
-        self.settle().await?;
+        self.settle(None).await?;
         self.account(account).await
     }
 
@@ -479,7 +526,7 @@ impl Bank {
                 "the search query is at most 200 bytes".into(),
             ));
         }
-        self.settle().await?;
+        self.settle(None).await?;
         let hits = self.search.search(query, 20).await?;
         let mut results: Vec<SearchResult> = Vec::new();
         for hit in hits {
@@ -524,7 +571,11 @@ impl Bank {
             .as_ref()
             .ok_or_else(|| Error::Config("no master key".into()))?;
         let outcome = crypto.forget(&self.cx.store, &owner.subject()).await?;
-        self.settle().await?;
+        let target = match &outcome {
+            ForgetOutcome::Forgotten(result) => Some(result.checkpoint),
+            ForgetOutcome::AlreadyForgotten => None,
+        };
+        self.settle(target).await?;
         if let Store::Sqlite(sqlite) = &self.cx.store {
             sqlite
                 .truncate_wal()

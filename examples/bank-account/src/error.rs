@@ -60,7 +60,8 @@ pub enum Error {
 impl Error {
     /// The stable kind: `invalid_input`, `not_found`, the business rule's
     /// name (`insufficient_funds`, `account_closed`, `already_exists`,
-    /// `non_zero_balance`, `balance_too_large`, `same_account`), `transfer_refused`,
+    /// `non_zero_balance`, `balance_too_large`, `same_account`,
+    /// `owner_forgotten`), `transfer_refused`,
     /// `transfer_compensated`, `transfer_pending`, `conflict`, `unavailable`,
     /// `config` or `internal`.
     ///
@@ -148,6 +149,13 @@ impl From<es_core::Error> for Error {
         match error {
             E::Conflict { .. } | E::IdempotencyKeyReused { .. } => Self::Conflict(message),
             E::InvalidId { .. } => Self::InvalidInput(message),
+            // Writing personal data for a forgotten owner is refused, and
+            // nothing is written: a rule, not a failure.
+            E::SubjectForgotten { .. } => Self::Rejected {
+                kind: "owner_forgotten",
+                message: "the owner was forgotten: their personal data cannot be written again"
+                    .into(),
+            },
             E::Unavailable { .. } => Self::Unavailable(message),
             E::CryptoNotConfigured
             | E::InvalidMasterKey { .. }

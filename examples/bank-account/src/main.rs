@@ -14,6 +14,8 @@ use es_app::Config;
 use es_app::cli::{Kit, Output};
 use serde_json::{Value, json};
 
+/// The es framework's example: bank accounts with transfers, read models and
+/// crypto-shredding, on the embedded default or PostgreSQL and Redis.
 #[derive(Parser)]
 #[command(
     name = "bank-account",
@@ -371,7 +373,7 @@ async fn serve(config: &Config, addr: SocketAddr) -> Result<(), Error> {
     tokio::spawn(async move {
         loop {
             tokio::time::sleep(Duration::from_secs(1)).await;
-            if let Err(error) = background.settle().await {
+            if let Err(error) = background.settle(None).await {
                 eprintln!("warning: the read models did not catch up: {error}");
             }
         }
