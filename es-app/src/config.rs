@@ -497,6 +497,7 @@ mod tests {
         let config = Config {
             database_url: Some(String::new()),
             redis_url: Some(" ".into()),
+            redis_namespace: Some(String::new()),
             data_dir: PathBuf::new(),
             master_key: Some(String::new()),
             master_key_file: Some(PathBuf::new()),
@@ -505,6 +506,7 @@ mod tests {
         assert_eq!(config.redis_url(), None);
         assert_eq!(config.data_dir(), Path::new(DEFAULT_DATA_DIR));
         assert_eq!(config.master_key_file(), None);
+        assert_eq!(config.redis_namespace(), "es");
         assert_eq!(config.backend(), Backend::Sqlite);
     }
 

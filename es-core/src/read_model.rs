@@ -269,6 +269,14 @@ pub enum Switch {
 /// missed the switch writes nothing to the generation about to be dropped; it
 /// reloads its checkpoint and carries on in the new one.
 pub trait Generations: Sink + Clone {
+    /// Whether a rebuild may build a new generation of this model from a
+    /// replay and switch to it (the default). A sink whose effects a replay
+    /// cannot reproduce, like a process manager's, says no, and a rebuild is
+    /// refused before it builds anything.
+    fn rebuildable(&self) -> bool {
+        true
+    }
+
     /// The generation readers see.
     fn live_generation(&self) -> impl Future<Output = Result<u64, SinkError>> + Send;
 

@@ -335,13 +335,18 @@ where
 
 /// A process manager has no read model to rebuild, and a replay does not
 /// react: a rebuilt generation would move the checkpoint past events never
-/// reacted to. Switching is refused, so `projections rebuild` fails before it
-/// could skip anything; the checkpoint's own generation is followed as usual.
+/// reacted to. It is not [`rebuildable`](Generations::rebuildable), so a
+/// rebuild is refused before it builds anything, and a switch is refused as
+/// well; the checkpoint's own generation is followed as usual.
 impl<M, K> Generations for Reactor<M, K>
 where
     M: ProcessManager,
     K: Generations + Send + Sync,
 {
+    fn rebuildable(&self) -> bool {
+        false
+    }
+
     fn live_generation(&self) -> impl Future<Output = Result<u64, SinkError>> + Send {
         self.checkpoints.live_generation()
     }

@@ -94,6 +94,15 @@ pub enum RebuildError {
         /// The generation it made live.
         live: u64,
     },
+    /// The projection's sink cannot be rebuilt from a replay (a process
+    /// manager's): nothing was built.
+    #[error(
+        "projection `{projection}` cannot be rebuilt: its sink does not rebuild from a replay (a process manager reacts to each event once)"
+    )]
+    NotRebuildable {
+        /// The projection.
+        projection: String,
+    },
     /// The live generation kept moving ahead of the new one.
     #[error("projection `{projection}`: the rebuild could not catch up with the live generation")]
     CannotCatchUp {
@@ -222,6 +231,9 @@ where
             projection: name.clone(),
             source,
         };
+        if !live_sink.rebuildable() {
+            return Err(RebuildError::NotRebuildable { projection: name });
+        }
         let live = live_sink.live_generation().await.map_err(sink_error)?;
         let existing = live_sink.generations().await.map_err(sink_error)?;
         let pending: Vec<u64> = existing.iter().copied().filter(|g| *g > live).collect();

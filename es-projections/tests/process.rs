@@ -195,7 +195,20 @@ async fn a_process_manager_cannot_be_rebuilt() {
     drain(&mut fx.runner()).await;
     let before = fx.mirror.reactions.load(Ordering::SeqCst);
     let rebuilt = fx.runner().rebuild().run().await;
-    assert!(rebuilt.is_err(), "the switch must be refused");
+    assert!(
+        matches!(
+            rebuilt,
+            Err(es_projections::RebuildError::NotRebuildable { .. })
+        ),
+        "the rebuild must be refused: {rebuilt:?}"
+    );
+    // Refused before building: no second generation was started.
+    assert_eq!(
+        es_core::Generations::generations(&fx.checkpoints)
+            .await
+            .unwrap(),
+        vec![1]
+    );
     // The replay reacted to nothing, and the ledger is unchanged.
     assert_eq!(fx.mirror.reactions.load(Ordering::SeqCst), before);
     assert_eq!(fx.ledger().await, vec![1, 2, 3]);

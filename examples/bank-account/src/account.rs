@@ -121,25 +121,21 @@ pub enum Status {
 /// An account's state.
 ///
 /// ```
-/// use bank_account::{Account, AccountCommand, AccountError, Cents};
+/// use bank_account::{Account, AccountCommand, AccountError, AccountEvent, Cents};
 /// use es_core::testing::given;
-/// use es_core::SubjectId;
 ///
-/// let opened = Account::default()
-///     .handle(AccountCommand::Open {
-///         owner_id: SubjectId::new("u-1").unwrap(),
-///         owner_name: "Ada".into(),
-///         email: None,
-///         initial: Cents::new(500).unwrap(),
-///     })
-///     .unwrap();
-/// given::<Account>(opened)
-///     .when(AccountCommand::Withdraw { amount: Cents::new(600).unwrap() })
-///     .then_rejected(AccountError::InsufficientFunds {
-///         balance: Cents::new(500).unwrap(),
-///         amount: Cents::new(600).unwrap(),
-///     });
-/// # use es_core::Aggregate as _;
+/// let cents = |n| Cents::new(n).unwrap();
+/// given::<Account>([])
+///     .when(AccountCommand::Withdraw { amount: cents(1) })
+///     .then_error(AccountError::NotFound);
+/// let opened = AccountEvent::Opened {
+///     owner_id: es_core::SubjectId::new("u-1").unwrap(),
+///     owner_name: es_core::Personal::new(es_core::SubjectId::new("u-1").unwrap(), "Ada".into()),
+///     email: None,
+/// };
+/// given::<Account>([opened, AccountEvent::Deposited { amount: cents(500) }])
+///     .when(AccountCommand::Withdraw { amount: cents(600) })
+///     .then_error(AccountError::InsufficientFunds { balance: cents(500), amount: cents(600) });
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, es_core::Aggregate)]
 #[aggregate(name = "account", snapshot_every = 100)]

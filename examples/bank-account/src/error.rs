@@ -15,6 +15,9 @@ pub enum Error {
     /// A malformed id, amount, body or option.
     #[error("{0}")]
     InvalidInput(String),
+    /// A request body over the limit.
+    #[error("{0}")]
+    TooLarge(String),
     /// The account (or transfer) does not exist.
     #[error("{0}")]
     NotFound(String),
@@ -58,7 +61,7 @@ pub enum Error {
 }
 
 impl Error {
-    /// The stable kind: `invalid_input`, `not_found`, the business rule's
+    /// The stable kind: `invalid_input`, `too_large`, `not_found`, the business rule's
     /// name (`insufficient_funds`, `account_closed`, `already_exists`,
     /// `non_zero_balance`, `balance_too_large`, `same_account`,
     /// `owner_forgotten`), `transfer_refused`,
@@ -73,6 +76,7 @@ impl Error {
     pub fn kind(&self) -> &'static str {
         match self {
             Self::InvalidInput(_) => "invalid_input",
+            Self::TooLarge(_) => "too_large",
             Self::NotFound(_) => "not_found",
             Self::Rejected { kind, .. } => kind,
             Self::TransferNotCompleted { status, .. } => match status {
@@ -93,7 +97,7 @@ impl Error {
     /// 1 anything else. (clap exits with 2 on a command line it cannot parse.)
     pub fn exit_code(&self) -> u8 {
         match self {
-            Self::InvalidInput(_) => 64,
+            Self::InvalidInput(_) | Self::TooLarge(_) => 64,
             Self::Rejected { .. } | Self::TransferNotCompleted { .. } => 65,
             Self::NotFound(_) => 66,
             Self::Unavailable(_) => 69,
@@ -104,7 +108,7 @@ impl Error {
     }
 
     /// The HTTP status: 422 invalid input or a business rule, 404 not found,
-    /// 409 conflict, 503 unavailable (with `Retry-After`), 202 a transfer
+    /// 409 conflict, 413 too large, 503 unavailable (with `Retry-After`), 202 a transfer
     /// still pending, 500 otherwise.
     pub fn http_status(&self) -> u16 {
         match self {
@@ -113,6 +117,7 @@ impl Error {
             }
             Self::NotFound(_) => 404,
             Self::Conflict(_) => 409,
+            Self::TooLarge(_) => 413,
             Self::Unavailable(_) => 503,
             Self::TransferPending { .. } => 202,
             Self::Config(_) | Self::Internal(_) => 500,

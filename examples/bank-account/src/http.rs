@@ -16,7 +16,7 @@
 //! Writes honour an `Idempotency-Key` header. Errors are
 //! `{"error": kind, "message": …}` with 422 (validation, business rules), 404,
 //! 409 (a conflict that outlasted the retries, a key reused for another
-//! body), 413 (a body over 16 KiB) or 503 with `Retry-After`.
+//! body), 413 `too_large` (a body over 16 KiB) or 503 with `Retry-After`.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -96,22 +96,21 @@ fn reply(
 }
 
 /// Parses a JSON body: malformed, mistyped or unknown fields are
-/// `invalid_input`; an oversized body is 413.
-fn body<T: DeserializeOwned>(raw: Result<Bytes, BytesRejection>) -> Result<T, Response> {
+/// `invalid_input`; an oversized body is `too_large` (413).
+fn body<T: DeserializeOwned>(raw: Result<Bytes, BytesRejection>) -> Result<T, Error> {
     let bytes = raw.map_err(|rejection| {
-        let status = rejection.status();
-        let error = Error::InvalidInput(format!(
-            "the request body cannot be read: {}",
-            rejection.body_text()
-        ));
-        let mut response = failure(&error);
-        *response.status_mut() = status;
-        response
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Error::TooLarge(format!("the request body is over {MAX_BODY} bytes"))
+        } else {
+            Error::InvalidInput(format!(
+                "the request body cannot be read: {}",
+                rejection.body_text()
+            ))
+        }
     })?;
-    serde_json::from_slice(&bytes).map_err(|e| {
-        // serde's message names the field and the expected type, never the value.
-        failure(&Error::InvalidInput(format!("invalid JSON body: {e}")))
-    })
+    // serde's message names the field and the expected type, never the value.
+    serde_json::from_slice(&bytes)
+        .map_err(|e| Error::InvalidInput(format!("invalid JSON body: {e}")))
 }
 
 fn idempotency_key(headers: &HeaderMap) -> Result<Option<es_core::IdempotencyKey>, Error> {
@@ -153,11 +152,8 @@ struct OpenBody {
 
 async fn open(State(app): State<App>, raw: Result<Bytes, BytesRejection>) -> Response {
     let started = Instant::now();
-    let body: OpenBody = match body(raw) {
-        Ok(body) => body,
-        Err(response) => return response,
-    };
     let result = async {
+        let body: OpenBody = body(raw)?;
         let account = AccountId::new(body.account)?;
         let owner = OwnerId::new(body.owner_id)?;
         let initial = match &body.initial {
@@ -210,11 +206,8 @@ async fn money(
     deposit: bool,
 ) -> Response {
     let started = Instant::now();
-    let body: AmountBody = match body(raw) {
-        Ok(body) => body,
-        Err(response) => return response,
-    };
     let result = async {
+        let body: AmountBody = body(raw)?;
         let account = AccountId::new(id)?;
         let amount = amount(&body.amount)?;
         let key = idempotency_key(&headers)?;
@@ -252,11 +245,8 @@ async fn transfer(
     raw: Result<Bytes, BytesRejection>,
 ) -> Response {
     let started = Instant::now();
-    let body: TransferBody = match body(raw) {
-        Ok(body) => body,
-        Err(response) => return response,
-    };
     let result = async {
+        let body: TransferBody = body(raw)?;
         let from = AccountId::new(body.from)?;
         let to = AccountId::new(body.to)?;
         let amount = amount(&body.amount)?;

@@ -124,6 +124,7 @@ async fn the_http_api(env: &Env) {
         .request("POST", "/accounts/h-1/deposits", &[], Some(&huge))
         .await;
     assert_eq!(oversized.status, 413, "{oversized:?}");
+    assert_eq!(oversized.json()["error"], "too_large");
     let unknown = server
         .post("/accounts/nobody/deposits", &[], &json!({"amount": 5}))
         .await;
