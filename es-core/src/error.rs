@@ -23,7 +23,7 @@ pub enum Error {
     },
 
     /// An idempotency key already seen on this stream came with a different request.
-    #[error("idempotency key {key} was already used on stream {stream} for a different request")]
+    #[error("an idempotency key was already used on stream {stream} for a different request")]
     IdempotencyKeyReused {
         /// The stream appended to.
         stream: StreamId,

@@ -45,30 +45,47 @@ impl Error {
     pub(crate) fn database(context: &'static str) -> impl FnOnce(sqlx::Error) -> Self {
         move |source| Self::Database { context, source }
     }
+
+    /// Whether the database could not be reached or is busy, so that trying
+    /// again later may succeed (the same classification as the store's
+    /// [`es_core::Error::Unavailable`]).
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            Self::Database { source, .. } => sqlx_unavailable(source),
+            Self::Store(error) => error.is_unavailable(),
+            _ => false,
+        }
+    }
 }
 
 /// Maps a driver error into the core error: connection-level failures are
 /// [`es_core::Error::Unavailable`] (retry later), the rest
 /// [`es_core::Error::Backend`].
 pub(crate) fn store_error(context: &'static str, error: sqlx::Error) -> es_core::Error {
-    let unavailable = match &error {
+    let unavailable = sqlx_unavailable(&error);
+    if unavailable {
+        es_core::Error::unavailable(context, error)
+    } else {
+        es_core::Error::backend(context, error)
+    }
+}
+
+/// Whether a driver error means "try again later".
+fn sqlx_unavailable(error: &sqlx::Error) -> bool {
+    match error {
         sqlx::Error::Io(_)
         | sqlx::Error::Tls(_)
         | sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed
         | sqlx::Error::WorkerCrashed => true,
-        // Class 08 (connection exception) and 57 (operator intervention: admin
+        // Class 08 (connection exception), 53 (insufficient resources: too many
+        // connections, out of memory or disk) and 57 (operator intervention: admin
         // shutdown, a terminated backend, crash recovery) mean "try again later".
         // sqlx has no kind for these, so the SQLSTATE class decides.
-        sqlx::Error::Database(db) => db
-            .code()
-            .is_some_and(|code| code.starts_with("08") || code.starts_with("57")),
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            code.starts_with("08") || code.starts_with("53") || code.starts_with("57")
+        }),
         _ => false,
-    };
-    if unavailable {
-        es_core::Error::unavailable(context, error)
-    } else {
-        es_core::Error::backend(context, error)
     }
 }
 

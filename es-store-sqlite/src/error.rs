@@ -41,6 +41,17 @@ impl Error {
     pub(crate) fn database(context: &'static str) -> impl FnOnce(sqlx::Error) -> Self {
         move |source| Self::Database { context, source }
     }
+
+    /// Whether the database could not be reached or is busy, so that trying
+    /// again later may succeed (the same classification as the store's
+    /// [`es_core::Error::Unavailable`]).
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            Self::Database { source, .. } => sqlx_unavailable(source),
+            Self::Store(error) => error.is_unavailable(),
+            _ => false,
+        }
+    }
 }
 
 /// SQLite's primary result codes (the low byte of an extended code) that mean
@@ -67,20 +78,25 @@ pub(crate) fn is_busy(error: &sqlx::Error) -> bool {
 /// failure and a lost pool are [`es_core::Error::Unavailable`] (retry later),
 /// the rest [`es_core::Error::Backend`].
 pub(crate) fn store_error(context: &'static str, error: sqlx::Error) -> es_core::Error {
-    let unavailable = match &error {
+    let unavailable = sqlx_unavailable(&error);
+    if unavailable {
+        es_core::Error::unavailable(context, error)
+    } else {
+        es_core::Error::backend(context, error)
+    }
+}
+
+/// Whether a driver error means "try again later".
+fn sqlx_unavailable(error: &sqlx::Error) -> bool {
+    match error {
         sqlx::Error::Io(_)
         | sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed
         | sqlx::Error::WorkerCrashed => true,
         sqlx::Error::Database(_) => {
-            primary_code(&error).is_some_and(|code| UNAVAILABLE_CODES.contains(&code))
+            primary_code(error).is_some_and(|code| UNAVAILABLE_CODES.contains(&code))
         }
         _ => false,
-    };
-    if unavailable {
-        es_core::Error::unavailable(context, error)
-    } else {
-        es_core::Error::backend(context, error)
     }
 }
 

@@ -177,13 +177,10 @@ impl From<es_app::Error> for Error {
         let message = es_app::report(&error);
         match error {
             es_app::Error::Store(inner) => inner.into(),
-            es_app::Error::Postgres(_) | es_app::Error::Sqlite(_)
-                if message.contains("unavailable") || message.contains("connect") =>
-            {
-                Self::Unavailable(message)
-            }
+            es_app::Error::Postgres(inner) if inner.is_unavailable() => Self::Unavailable(message),
+            es_app::Error::Sqlite(inner) if inner.is_unavailable() => Self::Unavailable(message),
             es_app::Error::Postgres(_) | es_app::Error::Sqlite(_) => Self::Internal(message),
-            es_app::Error::Kv(_) => Self::Unavailable(message),
+            es_app::Error::Kv(inner) => inner.into(),
             _ => Self::Config(message),
         }
     }

@@ -9,6 +9,7 @@ on_both_backends!(
     idempotent_retries_write_once,
     concurrent_deposits_from_several_processes_add_up,
     the_kit_is_built_in,
+    the_demo_runs,
 );
 
 async fn an_account_lives_and_closes(env: &Env) {
@@ -319,4 +320,59 @@ async fn the_kit_is_built_in(env: &Env) {
     let saga = env.run(&["projections", "rebuild", "transfer-saga"]);
     assert_ne!(saga.code, 0);
     assert!(saga.stdout.contains("process manager"), "{saga:?}");
+}
+
+async fn the_demo_runs(env: &Env) {
+    let output = env.command().arg("demo").output().expect("the demo runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for line in [
+        "retry: true",
+        "refused: insufficient funds",
+        ": completed",
+        "was refused: insufficient_funds",
+        "was compensated: account_closed",
+        "search \"lovelace\" now: 0 result(s)",
+        "owner <shredded>",
+        "== done",
+    ] {
+        assert!(
+            stdout.contains(line),
+            "the demo did not print `{line}`:\n{stdout}"
+        );
+    }
+    // A second run in the same data directory works too (fresh ids).
+    let again = env.command().arg("demo").output().unwrap();
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+}
+
+#[test]
+fn an_unreachable_database_is_unavailable() {
+    let env = Env::embedded();
+    let run: crate::support::Run = env
+        .command()
+        .env("DATABASE_URL", "postgres://postgres@127.0.0.1:1/nothing")
+        .env("ES_MASTER_KEY", crate::support::TEST_MASTER_KEY)
+        .args(["--json", "balance", "--account", "a"])
+        .output()
+        .unwrap()
+        .into();
+    run.fails("unavailable", 69);
+    let run: crate::support::Run = env
+        .command()
+        .env("DATABASE_URL", "mysql://127.0.0.1/x")
+        .args(["--json", "balance", "--account", "a"])
+        .output()
+        .unwrap()
+        .into();
+    let message = run.fails("config", 78);
+    assert!(message.contains("DATABASE_URL"), "{message}");
 }

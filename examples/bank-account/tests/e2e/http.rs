@@ -163,3 +163,56 @@ async fn the_http_api(env: &Env) {
         metrics.body
     );
 }
+
+/// The database goes away under a running server: requests answer 503 with
+/// `Retry-After` and change nothing; when it is back, everything works and
+/// nothing was lost.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_database_that_goes_away_is_503_and_loses_nothing() {
+    let mut env = Env::servers().await;
+    let direct = env.database_url.clone().unwrap();
+    let proxy = crate::support::Proxy::to(&direct).await;
+    env.database_url = Some(proxy.url(&direct));
+    let server = env.serve();
+    let opened = server
+        .post(
+            "/accounts",
+            &[],
+            &json!({"account": "x", "owner_id": "o", "owner_name": "Ada", "initial": 100}),
+        )
+        .await;
+    assert_eq!(opened.status, 201, "{opened:?}");
+
+    proxy.cut();
+    let key = [("Idempotency-Key", "during-outage")];
+    let deposit = server
+        .post("/accounts/x/deposits", &key, &json!({"amount": 5}))
+        .await;
+    assert_eq!(deposit.status, 503, "{deposit:?}");
+    assert!(deposit.headers.contains("retry-after: 1"), "{deposit:?}");
+    assert_eq!(deposit.json()["error"], "unavailable");
+    let read = server.get("/accounts/x").await;
+    assert_eq!(read.status, 503, "{read:?}");
+    assert_eq!(server.get("/health").await.status, 503);
+
+    proxy.restore().await;
+    // The client retries with the same key: applied once.
+    let mut retried = None;
+    for _ in 0..100 {
+        let response = server
+            .post("/accounts/x/deposits", &key, &json!({"amount": 5}))
+            .await;
+        if response.status != 503 {
+            retried = Some(response);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let retried = retried.expect("the server recovers once the database is back");
+    assert!(matches!(retried.status, 200 | 201), "{retried:?}");
+    let again = server
+        .post("/accounts/x/deposits", &key, &json!({"amount": 5}))
+        .await;
+    assert_eq!(again.status, 200, "{again:?}");
+    assert_eq!(server.get("/accounts/x").await.json()["balance"], 105);
+}

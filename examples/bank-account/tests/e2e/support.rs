@@ -340,3 +340,81 @@ pub(crate) fn fresh(prefix: &str) -> String {
         &uuid::Uuid::now_v7().simple().to_string()[16..]
     )
 }
+
+/// A TCP proxy in front of PostgreSQL that a test can cut: the database
+/// "goes away" (connections dropped, new ones refused) and comes back.
+pub(crate) struct Proxy {
+    pub(crate) addr: SocketAddr,
+    upstream: String,
+    cut: tokio::sync::watch::Sender<bool>,
+}
+
+impl Proxy {
+    /// A proxy to the host and port of `database_url`.
+    pub(crate) async fn to(database_url: &str) -> Self {
+        let after_scheme = database_url.split_once("://").expect("a URL").1;
+        let authority = after_scheme.split('/').next().expect("an authority");
+        let upstream = authority.rsplit('@').next().expect("a host").to_owned();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("an address");
+        let (cut, _) = tokio::sync::watch::channel(false);
+        let proxy = Self {
+            addr,
+            upstream,
+            cut,
+        };
+        proxy.serve(listener);
+        proxy
+    }
+
+    fn serve(&self, listener: tokio::net::TcpListener) {
+        let upstream = self.upstream.clone();
+        let mut cut = self.cut.subscribe();
+        tokio::spawn(async move {
+            loop {
+                let accepted = tokio::select! {
+                    accepted = listener.accept() => accepted,
+                    _ = cut.wait_for(|c| *c) => return,
+                };
+                let Ok((mut client, _)) = accepted else {
+                    return;
+                };
+                let upstream = upstream.clone();
+                let mut cut = cut.clone();
+                tokio::spawn(async move {
+                    let Ok(mut server) = tokio::net::TcpStream::connect(&upstream).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                        _ = cut.wait_for(|c| *c) => {}
+                    }
+                });
+            }
+        });
+    }
+
+    /// `database_url` through this proxy.
+    pub(crate) fn url(&self, database_url: &str) -> String {
+        database_url.replacen(&self.upstream, &self.addr.to_string(), 1)
+    }
+
+    /// Drops every connection and refuses new ones.
+    pub(crate) fn cut(&self) {
+        self.cut.send_replace(true);
+    }
+
+    /// Accepts connections again, on the same address.
+    pub(crate) async fn restore(&self) {
+        self.cut.send_replace(false);
+        let listener = loop {
+            match tokio::net::TcpListener::bind(self.addr).await {
+                Ok(listener) => break listener,
+                Err(_) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+            }
+        };
+        self.serve(listener);
+    }
+}
