@@ -1,0 +1,547 @@
+//! The report: Markdown tables with ratios, the targets and where each
+//! stands, the machine, the commands, and the charts.
+
+use std::fmt::Write as _;
+
+use crate::chart::{Series, bars, log_lines};
+use crate::scenario::{Plan, append, commands, embedded, load, personal, projections};
+use crate::stats::{Samples, ratio};
+
+/// Everything measured.
+#[derive(Debug, Default)]
+pub(crate) struct Results {
+    pub(crate) plan: Plan,
+    pub(crate) cqrs: bool,
+    pub(crate) append: Vec<append::Row>,
+    pub(crate) commands: Vec<commands::Row>,
+    pub(crate) contention: Option<commands::Contention>,
+    pub(crate) load: Vec<load::Row>,
+    pub(crate) personal: Option<personal::Figures>,
+    pub(crate) embedded: Vec<embedded::Row>,
+    pub(crate) projection_events: usize,
+    pub(crate) projections: Vec<projections::Row>,
+    pub(crate) machine: Vec<(String, String)>,
+    pub(crate) seconds: f64,
+}
+
+impl Default for Plan {
+    fn default() -> Self {
+        Self::full()
+    }
+}
+
+fn first_line(text: &str) -> String {
+    text.lines().next().unwrap_or_default().trim().to_owned()
+}
+
+fn command_output(program: &str, args: &[&str]) -> String {
+    std::process::Command::new(program)
+        .args(args)
+        .output()
+        .ok()
+        .map(|o| first_line(&String::from_utf8_lossy(&o.stdout)))
+        .unwrap_or_default()
+}
+
+/// What the machine is: processor, memory, versions.
+pub(crate) async fn machine(
+    pg: &es_store_postgres::PgStore,
+    redis_url: &str,
+) -> Vec<(String, String)> {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, m)| m.trim().to_owned())
+        })
+        .unwrap_or_default();
+    let memory = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .next()
+                .map(|l| l.split_whitespace().nth(1).unwrap_or("0").to_owned())
+        })
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map(|kb| format!("{:.0} GiB", kb / 1024.0 / 1024.0))
+        .unwrap_or_default();
+    let postgres: String = sqlx::query_scalar("SHOW server_version")
+        .fetch_one(pg.pool())
+        .await
+        .unwrap_or_default();
+    let redis_version = match redis::Client::open(redis_url) {
+        Ok(client) => match client.get_multiplexed_async_connection().await {
+            Ok(mut conn) => redis::cmd("INFO")
+                .arg("server")
+                .query_async::<String>(&mut conn)
+                .await
+                .ok()
+                .and_then(|info| {
+                    info.lines()
+                        .find_map(|l| l.strip_prefix("redis_version:").map(str::to_owned))
+                })
+                .unwrap_or_default(),
+            Err(_) => String::new(),
+        },
+        Err(_) => String::new(),
+    };
+    vec![
+        ("processor".into(), cpu),
+        (
+            "cores".into(),
+            std::thread::available_parallelism()
+                .map_or(0, std::num::NonZeroUsize::get)
+                .to_string(),
+        ),
+        ("memory".into(), memory),
+        ("kernel".into(), command_output("uname", &["-sr"])),
+        ("rustc".into(), command_output("rustc", &["--version"])),
+        ("PostgreSQL".into(), postgres),
+        ("Redis".into(), redis_version),
+        (
+            "commit".into(),
+            command_output("git", &["rev-parse", "--short", "HEAD"]),
+        ),
+        (
+            "date".into(),
+            chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string(),
+        ),
+    ]
+}
+
+fn series(name: &str, samples: impl Iterator<Item = Samples>) -> Series {
+    Series {
+        name: name.to_owned(),
+        values: samples
+            .map(|s| (!s.0.is_empty()).then(|| s.summary()))
+            .collect(),
+    }
+}
+
+/// The SVG charts, by file name.
+pub(crate) fn charts(r: &Results) -> Vec<(&'static str, String)> {
+    let mut out = Vec::new();
+    if !r.append.is_empty() {
+        let categories: Vec<String> = r
+            .append
+            .iter()
+            .map(|row| format!("batch {}, {}w", row.batch, row.writers))
+            .collect();
+        out.push((
+            "append.svg",
+            bars(
+                "Append throughput by batch size and writers",
+                "events/s",
+                &categories,
+                &[
+                    series("es append", r.append.iter().map(|row| row.es.clone())),
+                    series(
+                        "raw multi-row INSERT",
+                        r.append.iter().map(|row| row.raw.clone()),
+                    ),
+                ],
+            ),
+        ));
+    }
+    if !r.load.is_empty() {
+        let categories: Vec<String> = r
+            .load
+            .iter()
+            .map(|row| format!("{} events", row.length))
+            .collect();
+        out.push((
+            "load.svg",
+            log_lines(
+                "Aggregate load latency p50 by stream length",
+                "ms (log scale)",
+                &categories,
+                &[
+                    series(
+                        "without snapshots",
+                        r.load.iter().map(|row| row.p50.clone()),
+                    ),
+                    series(
+                        "with snapshots",
+                        r.load.iter().map(|row| row.snap_p50.clone()),
+                    ),
+                    series("cqrs-es", r.load.iter().map(|row| row.cqrs_p50.clone())),
+                    series(
+                        "cqrs-es, snapshots",
+                        r.load.iter().map(|row| row.cqrs_snap_p50.clone()),
+                    ),
+                ],
+            ),
+        ));
+    }
+    if !r.projections.is_empty() {
+        let categories: Vec<String> = r
+            .projections
+            .iter()
+            .map(|row| label(row.sink).to_owned())
+            .collect();
+        out.push((
+            "projections.svg",
+            bars(
+                "Projection throughput by sink",
+                "events/s",
+                &categories,
+                &[
+                    series(
+                        "catch-up",
+                        r.projections.iter().map(|row| row.catch_up.clone()),
+                    ),
+                    series(
+                        "rebuild",
+                        r.projections.iter().map(|row| row.rebuild.clone()),
+                    ),
+                    series(
+                        "raw client",
+                        r.projections.iter().map(|row| row.raw.clone()),
+                    ),
+                ],
+            ),
+        ));
+    }
+    out
+}
+
+fn label(sink: &str) -> &'static str {
+    match sink {
+        "redis" => "Redis",
+        "tantivy" => "tantivy",
+        _ => "embedded key-value",
+    }
+}
+
+/// A target's standing.
+fn verdict(met: Option<bool>) -> &'static str {
+    match met {
+        Some(true) => "met",
+        Some(false) => "**missed**",
+        None => "not measured",
+    }
+}
+
+fn factor(a: &Samples, b: &Samples) -> Option<f64> {
+    let (x, y) = (a.median(), b.median());
+    (x.is_finite() && y.is_finite() && y > 0.0).then(|| x / y)
+}
+
+fn targets(r: &Results) -> Vec<(String, String, &'static str)> {
+    let mut out = Vec::new();
+    let cmd = |clients: usize| r.commands.iter().find(|row| row.clients == clients);
+    let f = |v: Option<f64>| v.map_or("–".to_owned(), |v| format!("{v:.2}×"));
+    if let Some(row) = cmd(1) {
+        let x = factor(&row.es, &row.cqrs);
+        out.push((
+            "commands, 1 client: ≥ 3× cqrs-es".into(),
+            f(x),
+            verdict(x.map(|x| x >= 3.0)),
+        ));
+    }
+    if let Some(row) = cmd(8) {
+        let x = factor(&row.es, &row.cqrs);
+        out.push((
+            "commands, 8 clients: ≥ 3× cqrs-es".into(),
+            f(x),
+            verdict(x.map(|x| x >= 3.0)),
+        ));
+        let y = factor(&row.es, &row.raw);
+        out.push((
+            "commands, 8 clients: ≥ 70% of raw single-row transactions".into(),
+            y.map_or("–".into(), |y| format!("{:.0}%", y * 100.0)),
+            verdict(y.map(|y| y >= 0.7)),
+        ));
+    }
+    if let Some(c) = &r.contention {
+        out.push((
+            "contention: no error a retry would have fixed".into(),
+            format!("{} surfaced, {} retried", c.es_errors, c.es_retries),
+            verdict(Some(c.es_errors == 0)),
+        ));
+        let x = factor(&c.es, &c.cqrs);
+        out.push((
+            "contention: ≥ 2× cqrs-es successful commands/s".into(),
+            f(x),
+            verdict(x.map(|x| x >= 2.0)),
+        ));
+    }
+    for row in r.append.iter().filter(|row| row.batch == 100) {
+        let x = factor(&row.es, &row.raw);
+        out.push((
+            format!(
+                "append, batch 100, {} writer(s): ≥ 80% of raw INSERT",
+                row.writers
+            ),
+            x.map_or("–".into(), |x| format!("{:.0}%", x * 100.0)),
+            verdict(x.map(|x| x >= 0.8)),
+        ));
+    }
+    if let Some(row) = r.load.iter().find(|row| row.length == load::CQRS_LENGTH) {
+        let x = factor(&row.p50, &row.cqrs_p50);
+        out.push((
+            "load, 10k events, no snapshot: ≤ ⅓ of cqrs-es's time".into(),
+            x.map_or("–".into(), |x| format!("{x:.2} of its time")),
+            verdict(x.map(|x| x <= 1.0 / 3.0)),
+        ));
+    }
+    if let (Some(small), Some(large)) = (r.load.first(), r.load.last())
+        && r.load.len() > 1
+    {
+        let x = factor(&large.snap_p50, &small.snap_p50);
+        out.push((
+            format!(
+                "load with snapshots nearly flat ({} → {} events: ≤ 2×)",
+                small.length, large.length
+            ),
+            f(x),
+            verdict(x.map(|x| x <= 2.0)),
+        ));
+    }
+    for row in &r.projections {
+        if row.sink == "sqlite" {
+            continue;
+        }
+        let m = row.catch_up.median().min(row.rebuild.median());
+        out.push((
+            format!("projections into {}: ≥ 100k events/s", label(row.sink)),
+            format!("{m:.0} events/s (slower of catch-up and rebuild)"),
+            verdict(m.is_finite().then_some(m >= 100_000.0)),
+        ));
+    }
+    if !r.projections.is_empty() {
+        let peak = r
+            .projections
+            .iter()
+            .map(|row| row.peak_mb.summary().2)
+            .fold(0.0, f64::max);
+        out.push((
+            format!(
+                "projections: peak RSS < 200 MB for {} events",
+                r.projection_events
+            ),
+            format!("{peak:.0} MB (largest)"),
+            verdict(Some(peak < 200.0)),
+        ));
+    }
+    if let Some(p) = &r.personal {
+        for (what, a, b) in [
+            ("append", &p.append_personal, &p.append_clear),
+            ("load", &p.load_personal, &p.load_clear),
+        ] {
+            let x = factor(a, b);
+            out.push((
+                format!("personal data, {what}: ≥ 90% of the throughput without it"),
+                x.map_or("–".into(), |x| format!("{:.0}%", x * 100.0)),
+                verdict(x.map(|x| x >= 0.9)),
+            ));
+        }
+    }
+    out
+}
+
+/// The whole page.
+pub(crate) fn markdown(r: &Results) -> String {
+    let mut md = String::new();
+    let reps = r.plan.repetitions;
+    let _ = writeln!(md, "# Benchmarks\n");
+    let _ = writeln!(
+        md,
+        "Generated by `cargo run --release -p es-bench -- report` (the harness in `bench/harness`), \
+         which measures every scenario beside its reference in the same run, interleaving them so \
+         that the drift of a shared machine hits both alike. Read the **ratios**: absolute figures \
+         move from run to run on this 2-core machine, the ratios much less. Every figure is the \
+         median of {reps} repetitions with (min–max). The whole run took {:.0} s.\n",
+        r.seconds
+    );
+    let _ = writeln!(md, "## Machine\n\n| | |\n| --- | --- |");
+    for (k, v) in &r.machine {
+        let _ = writeln!(md, "| {k} | {v} |");
+    }
+    let _ = writeln!(
+        md,
+        "\nPostgreSQL and Redis run on the same machine as the harness (the local servers, \
+         default settings: `synchronous_commit` on). SQLite is the bundled library at the \
+         store's defaults (WAL, `synchronous = FULL`). cqrs-es 0.5.0 with postgres-es 0.5.0 is \
+         built from `bench/cqrs-reference` and run as a subprocess{}.\n",
+        if r.cqrs {
+            ""
+        } else {
+            " — **not run in this report** (`--skip-cqrs`)"
+        }
+    );
+
+    let _ = writeln!(
+        md,
+        "## Targets\n\n| target | measured | |\n| --- | ---: | --- |"
+    );
+    for (target, measured, verdict) in targets(r) {
+        let _ = writeln!(md, "| {target} | {measured} | {verdict} |");
+    }
+
+    if !r.append.is_empty() {
+        let _ = writeln!(
+            md,
+            "\n## Append\n\n`EventStore::append` on PostgreSQL (one statement: version check and bump, \
+             rows, idempotency claim, `NOTIFY`) against a raw multi-row `INSERT` of identical rows into \
+             `raw_events`, a copy of `es_events` (`LIKE … INCLUDING ALL`), through sqlx. Each writer \
+             appends to a stream of its own at the exact expected version.\n\n\
+             ![append throughput](benchmarks/append.svg)\n\n\
+             | batch | writers | es append (events/s) | raw INSERT (events/s) | ratio |\n| ---: | ---: | ---: | ---: | ---: |"
+        );
+        for row in &r.append {
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {} | {} |",
+                row.batch,
+                row.writers,
+                row.es.cell(0),
+                row.raw.cell(0),
+                ratio(&row.es, &row.raw)
+            );
+        }
+    }
+    if !r.commands.is_empty() {
+        let _ = writeln!(
+            md,
+            "\n## Commands\n\nDeposits through `Repository::execute` (load, decide, append at the \
+             exact version), each client on an account of its own, for {:.1} s per measurement; \
+             raw: one single-row `INSERT` per transaction; cqrs-es: `CqrsFramework::execute` on \
+             postgres-es, the same workload. Both frameworks replay the account's events on each \
+             command (no snapshots), so both slow down as the accounts grow during the run.\n\n\
+             | clients | es (commands/s) | raw transactions (/s) | cqrs-es (commands/s) | es / raw | es / cqrs-es |\n| ---: | ---: | ---: | ---: | ---: | ---: |",
+            r.plan.command_time.as_secs_f64()
+        );
+        for row in &r.commands {
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {} | {} | {} |",
+                row.clients,
+                row.es.cell(0),
+                row.raw.cell(0),
+                row.cqrs.cell(0),
+                ratio(&row.es, &row.raw),
+                ratio(&row.es, &row.cqrs)
+            );
+        }
+    }
+    if let Some(c) = &r.contention {
+        let _ = writeln!(
+            md,
+            "\n### Contention\n\n{} clients depositing to one account. The repository retries \
+             conflicts (reload, backoff with jitter); cqrs-es returns `AggregateConflict` to the \
+             caller, counted here as an error.\n\n\
+             | | successful commands/s | errors surfaced (all repetitions) |\n| --- | ---: | ---: |\n\
+             | es | {} | {} ({} conflicts retried) |\n| cqrs-es | {} | {} |\n\nRatio es / cqrs-es: {}.",
+            c.clients,
+            c.es.cell(0),
+            c.es_errors,
+            c.es_retries,
+            c.cqrs.cell(0),
+            c.cqrs_errors,
+            ratio(&c.es, &c.cqrs)
+        );
+    }
+    if !r.load.is_empty() {
+        let _ = writeln!(
+            md,
+            "\n## Load\n\n`Repository::load` of one account, p50 and p99 over {} loads per repetition \
+             (fewer for long streams), without snapshots and with a snapshot at the head (taken every \
+             100 events by policy); cqrs-es loads its aggregate of {} events by `load_aggregate` \
+             (event store, and snapshot store of size 100).\n\n\
+             ![load latency](benchmarks/load.svg)\n\n\
+             | events | p50 (ms) | p99 (ms) | with snapshot p50 | with snapshot p99 | cqrs-es p50 | cqrs-es snapshot p50 | es / cqrs-es p50 |\n| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+            r.plan.loads.first().map_or(0, |l| l.1),
+            load::CQRS_LENGTH
+        );
+        for row in &r.load {
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {} | {} | {} | {} | {} |",
+                row.length,
+                row.p50.cell(2),
+                row.p99.cell(2),
+                row.snap_p50.cell(2),
+                row.snap_p99.cell(2),
+                row.cqrs_p50.cell(2),
+                row.cqrs_snap_p50.cell(2),
+                ratio(&row.p50, &row.cqrs_p50)
+            );
+        }
+    }
+    if !r.projections.is_empty() {
+        let _ = writeln!(
+            md,
+            "\n## Projections\n\n{} deposits over 10 000 accounts in PostgreSQL, read by a runner \
+             in batches of 1 000 (one sink commit per batch, checkpoint included): first a catch-up \
+             from the start, then a zero-downtime rebuild beside it. Key-value sinks get an \
+             `incr_by` and a `set` per event; tantivy an upsert of the account's document. \
+             References, over the same events read beforehand: a Redis pipeline of the same `SET` \
+             and `INCRBY` per 1 000 events, and a tantivy writer adding the same documents with a \
+             commit per 1 000. Each sink runs in a child process: the peak RSS is its own (taken \
+             before the reference runs).\n\n\
+             ![projection throughput](benchmarks/projections.svg)\n\n\
+             | sink | catch-up (events/s) | rebuild (events/s) | raw client (events/s) | catch-up / raw | peak RSS (MB) |\n| --- | ---: | ---: | ---: | ---: | ---: |",
+            r.projection_events
+        );
+        for row in &r.projections {
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {} | {} | {} |",
+                label(row.sink),
+                row.catch_up.cell(0),
+                row.rebuild.cell(0),
+                row.raw.cell(0),
+                ratio(&row.catch_up, &row.raw),
+                row.peak_mb.cell(0)
+            );
+        }
+    }
+    if let Some(p) = &r.personal {
+        let _ = writeln!(
+            md,
+            "\n## Personal data\n\nNotes with a `Personal<String>` (sealed with AES-256-GCM under the \
+             holder's data key; keys cached after the first batch) against the same fields in clear, \
+             10 per append over 20 holders; load reads each holder's stream and decodes (opening \
+             the text).\n\n\
+             | | with `Personal<T>` (events/s) | in clear (events/s) | ratio |\n| --- | ---: | ---: | ---: |\n\
+             | append | {} | {} | {} |\n| load | {} | {} | {} |",
+            p.append_personal.cell(0),
+            p.append_clear.cell(0),
+            ratio(&p.append_personal, &p.append_clear),
+            p.load_personal.cell(0),
+            p.load_clear.cell(0),
+            ratio(&p.load_personal, &p.load_clear)
+        );
+    }
+    if !r.embedded.is_empty() {
+        let _ = writeln!(
+            md,
+            "\n## Embedded\n\nThe append (one writer), commands (one client) and load scenarios on the \
+             embedded SQLite store beside PostgreSQL. Throughput ratios above 1 favour SQLite; \
+             latency ratios below 1 do.\n\n\
+             | figure | SQLite | PostgreSQL | SQLite / PostgreSQL |\n| --- | ---: | ---: | ---: |"
+        );
+        for row in &r.embedded {
+            let decimals = if row.higher_is_better { 0 } else { 2 };
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {} |",
+                row.figure,
+                row.sqlite.cell(decimals),
+                row.postgres.cell(decimals),
+                ratio(&row.sqlite, &row.postgres)
+            );
+        }
+    }
+    let _ = writeln!(
+        md,
+        "\n## Reproducing\n\n```sh\nbash .ci/services                                  # PostgreSQL and Redis\n\
+         cargo run --release -p es-bench -- report          # this page and docs/benchmarks/*.svg\n\
+         cargo run --release -p es-bench -- report --only projections --out /tmp/p.md\n\
+         cargo bench -p es-core --bench micro               # Criterion: codecs, encryption, apply\n```"
+    );
+    md
+}
