@@ -409,21 +409,26 @@ pub(crate) fn markdown(r: &Results) -> String {
             "\n## Commands\n\nDeposits through `Repository::execute` (load, decide, append at the \
              exact version), each client on an account of its own, for {:.1} s per measurement; \
              raw: one single-row `INSERT` per transaction; cqrs-es: `CqrsFramework::execute` on \
-             postgres-es, the same workload. Both frameworks replay the account's events on each \
-             command (no snapshots), so both slow down as the accounts grow during the run.\n\n\
-             | clients | es (commands/s) | raw transactions (/s) | cqrs-es (commands/s) | es / raw | es / cqrs-es |\n| ---: | ---: | ---: | ---: | ---: | ---: |",
+             postgres-es, the same workload. \"es\" is the repository with its state cache \
+             (`Repository::with_cache`: a hot aggregate's state is kept after each command, so the \
+             next one skips the load; the append's exact expected version refuses a stale state); \
+             \"es, no cache\" loads and replays the account on every command, as cqrs-es does \
+             (neither takes snapshots here), so both slow down as the accounts grow during the run.\n\n\
+             | clients | es (commands/s) | es, no cache | raw transactions (/s) | cqrs-es (commands/s) | es / raw | es / cqrs-es | es, no cache / cqrs-es |\n| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
             r.plan.command_time.as_secs_f64()
         );
         for row in &r.commands {
             let _ = writeln!(
                 md,
-                "| {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} |",
                 row.clients,
                 row.es.cell(0),
+                row.es_uncached.cell(0),
                 row.raw.cell(0),
                 row.cqrs.cell(0),
                 ratio(&row.es, &row.raw),
-                ratio(&row.es, &row.cqrs)
+                ratio(&row.es, &row.cqrs),
+                ratio(&row.es_uncached, &row.cqrs)
             );
         }
     }

@@ -73,6 +73,9 @@ pub struct Crypto {
     cache: Mutex<HashMap<SubjectId, (Instant, CachedKey)>>,
     ttl: Duration,
     forgotten: ForgottenSubjects,
+    /// Counts forgets and evictions: whatever holds opened personal data
+    /// (a repository's state cache) drops it when this moves.
+    epoch: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for Crypto {
@@ -100,7 +103,24 @@ impl Crypto {
             cache: Mutex::new(HashMap::new()),
             ttl: DEFAULT_TTL,
             forgotten: ForgottenSubjects::Reject,
+            epoch: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+
+    /// How many times a subject was forgotten or evicted through this
+    /// `Crypto`: a cache of opened personal data is valid only while this
+    /// stays the same.
+    ///
+    /// ```
+    /// use es_core::{Crypto, MasterKey, MasterKeyring, SubjectId};
+    ///
+    /// let crypto = Crypto::new(MasterKeyring::new(MasterKey::generate("k").unwrap()));
+    /// let before = crypto.forget_epoch();
+    /// crypto.evict(&SubjectId::new("u-1").unwrap());
+    /// assert!(crypto.forget_epoch() > before);
+    /// ```
+    pub fn forget_epoch(&self) -> u64 {
+        self.epoch.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// Sets how long unwrapped keys are cached (zero disables the cache).
@@ -264,6 +284,7 @@ impl Crypto {
     /// forgets on a channel: see `PgStore::watch_forgotten`).
     pub fn evict(&self, subject: &SubjectId) {
         self.cache().remove(subject);
+        self.epoch.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
     }
 
     /// Forgets a subject: destroys its data key (a tombstone with the time stays)
@@ -283,7 +304,7 @@ impl Crypto {
             vec![NewEvent::encode(&event, &Bincode, Metadata::now())?],
         );
         let outcome = keys.forget(subject, request).await;
-        self.cache().remove(subject);
+        self.evict(subject);
         outcome
     }
 

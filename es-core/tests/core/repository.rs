@@ -551,3 +551,74 @@ async fn old_schema_versions_load_through_upcasters_in_both_codecs() {
     let loaded = json_repo.load("old").await.unwrap();
     assert_eq!(loaded.state.balance, 42);
 }
+
+/// A repository with a state cache beside writers without one, on the same
+/// accounts: every command lands exactly once, the cached one never decides
+/// on a stale state (an overdraft it would allow is refused), and the totals
+/// equal a full replay.
+#[tokio::test]
+async fn a_state_cache_stays_correct_beside_other_writers() {
+    let store = MemoryStore::new();
+    let cached = with_crypto(Repository::<Account, _>::new(store.clone())).with_cache(100);
+    let plain = with_crypto(Repository::<Account, _>::new(store.clone()));
+    for a in ["a", "b", "c"] {
+        plain.execute(a, open(a)).await.unwrap();
+        cached.execute(a, deposit(100)).await.unwrap();
+    }
+    let mut expected = std::collections::HashMap::from([("a", 100u64), ("b", 100), ("c", 100)]);
+    // A fixed pseudo-random interleaving of deposits and withdrawals.
+    let mut seed = 0x2545_f491_u64;
+    for _ in 0..300 {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let account = ["a", "b", "c"][(seed % 3) as usize];
+        let amount = seed % 50 + 1;
+        let repo = if seed % 5 < 2 { &plain } else { &cached };
+        let command = if seed % 2 == 0 {
+            deposit(amount)
+        } else {
+            AccountCommand::Withdraw { amount }
+        };
+        let balance = expected.get_mut(account).unwrap();
+        match repo.execute(account, command.clone()).await {
+            Ok(_) => match command {
+                AccountCommand::Deposit { amount } => *balance += amount,
+                AccountCommand::Withdraw { amount } => *balance -= amount,
+                _ => unreachable!(),
+            },
+            Err(CommandError::Rejected(AccountError::InsufficientFunds)) => {
+                assert!(
+                    matches!(command, AccountCommand::Withdraw { amount } if amount > *balance)
+                );
+            }
+            Err(other) => panic!("{other:?}"),
+        }
+    }
+    for (account, balance) in expected {
+        assert_eq!(
+            plain.load(account).await.unwrap().state.balance,
+            balance,
+            "{account}"
+        );
+    }
+}
+
+/// Forgetting a subject through the repository's `Crypto` drops the cached
+/// states that may hold its opened personal data.
+#[tokio::test]
+async fn forgetting_drops_the_cached_states() {
+    let store = MemoryStore::new();
+    let cached = with_crypto(Repository::<Account, _>::new(store.clone())).with_cache(100);
+    cached.execute("a", open("ada")).await.unwrap();
+    let crypto = cached.crypto().unwrap().clone();
+    let before = crypto.forget_epoch();
+    crypto
+        .forget(&store, &SubjectId::new("owner-ada").unwrap())
+        .await
+        .unwrap();
+    assert!(crypto.forget_epoch() > before);
+    // The next command reloads (the cached state was invalidated) and works.
+    cached.execute("a", deposit(5)).await.unwrap();
+    assert_eq!(cached.load("a").await.unwrap().state.balance, 5);
+}

@@ -18,7 +18,10 @@ use crate::stats::Samples;
 #[derive(Debug, Clone)]
 pub(crate) struct Row {
     pub(crate) clients: usize,
+    /// With the repository's state cache.
     pub(crate) es: Samples,
+    /// Without it: every command loads the account.
+    pub(crate) es_uncached: Samples,
     pub(crate) raw: Samples,
     pub(crate) cqrs: Samples,
 }
@@ -53,15 +56,21 @@ impl Counted {
 }
 
 /// `clients` tasks depositing for `time`, each on its own fresh account, or
-/// all on one (`same_account`).
+/// all on one (`same_account`); through one repository, with its state cache
+/// when `cached`.
 pub(crate) async fn framework<S: Store>(
     store: &S,
     tag: &str,
     clients: usize,
     time: Duration,
     same_account: bool,
+    cached: bool,
 ) -> Counted {
-    let repo = Arc::new(Repository::<Account, S>::new(store.clone()));
+    let mut repo = Repository::<Account, S>::new(store.clone());
+    if cached {
+        repo = repo.with_cache(10_000);
+    }
+    let repo = Arc::new(repo);
     let (succeeded, errors, retries) = (
         Arc::new(AtomicU64::new(0)),
         Arc::new(AtomicU64::new(0)),
@@ -174,24 +183,19 @@ pub(crate) async fn run(store: &PgStore, cqrs: &Cqrs, plan: &Plan) -> (Vec<Row>,
         let mut row = Row {
             clients,
             es: Samples::default(),
+            es_uncached: Samples::default(),
             raw: Samples::default(),
             cqrs: Samples::default(),
         };
-        framework(
-            store,
-            &format!("warm-{clients}"),
-            clients,
-            plan.command_time / 3,
-            false,
-        )
-        .await;
+        let warm = format!("warm-{clients}");
+        framework(store, &warm, clients, plan.command_time / 3, false, true).await;
         for run in 0..plan.repetitions {
             let tag = format!("{run}-{clients}");
-            row.es.push(
-                framework(store, &tag, clients, plan.command_time, false)
-                    .await
-                    .rate(),
-            );
+            let cached = framework(store, &tag, clients, plan.command_time, false, true).await;
+            row.es.push(cached.rate());
+            let untag = format!("u{tag}");
+            let uncached = framework(store, &untag, clients, plan.command_time, false, false).await;
+            row.es_uncached.push(uncached.rate());
             row.raw
                 .push(raw(store, &tag, clients, plan.command_time).await);
             if let Some(done) = cqrs.commands(clients, plan.command_time, false).await {
@@ -206,7 +210,15 @@ pub(crate) async fn run(store: &PgStore, cqrs: &Cqrs, plan: &Plan) -> (Vec<Row>,
         ..Contention::default()
     };
     for run in 0..plan.repetitions {
-        let done = framework(store, &format!("hot-{run}"), 8, plan.command_time, true).await;
+        let done = framework(
+            store,
+            &format!("hot-{run}"),
+            8,
+            plan.command_time,
+            true,
+            true,
+        )
+        .await;
         contention.es.push(done.rate());
         contention.es_errors += done.errors;
         contention.es_retries += done.retries;

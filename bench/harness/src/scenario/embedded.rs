@@ -65,12 +65,12 @@ pub(crate) async fn run(sqlite: &SqliteStore, pg: &PgStore, plan: &Plan) -> Vec<
         }
         let tag = format!("emb-{run}");
         rows[i].sqlite.push(
-            super::commands::framework(sqlite, &tag, 1, plan.command_time, false)
+            super::commands::framework(sqlite, &tag, 1, plan.command_time, false, true)
                 .await
                 .rate(),
         );
         rows[i].postgres.push(
-            super::commands::framework(pg, &tag, 1, plan.command_time, false)
+            super::commands::framework(pg, &tag, 1, plan.command_time, false, true)
                 .await
                 .rate(),
         );
