@@ -575,7 +575,7 @@ async fn a_state_cache_stays_correct_beside_other_writers() {
         let account = ["a", "b", "c"][(seed % 3) as usize];
         let amount = seed % 50 + 1;
         let repo = if seed % 5 < 2 { &plain } else { &cached };
-        let command = if seed % 2 == 0 {
+        let command = if seed.is_multiple_of(2) {
             deposit(amount)
         } else {
             AccountCommand::Withdraw { amount }
