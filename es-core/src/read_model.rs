@@ -221,6 +221,95 @@ impl KvBatch {
     pub fn into_ops(self) -> Vec<KvOp> {
         self.ops
     }
+
+    /// The same writes in fewer ops: applied in order, the result has exactly
+    /// the effect of this batch, values and tags, and fails exactly when it
+    /// would. A set or delete followed by another on the same key keeps the
+    /// last; increments of one sign on the same key add up; an increment
+    /// after a set of an integer, or after a delete, becomes a set. Nothing
+    /// moves across a purge. Sinks compact before they write, so that a hot
+    /// key costs one write per batch.
+    ///
+    /// ```
+    /// use es_core::{KvBatch, KvOp};
+    ///
+    /// let mut batch = KvBatch::default();
+    /// for _ in 0..100 {
+    ///     batch.incr_by("balance", 5).set("last", "5");
+    /// }
+    /// let compacted = batch.compacted();
+    /// assert_eq!(compacted.ops().len(), 2);
+    /// assert!(compacted.ops().contains(&KvOp::IncrBy { key: "balance".into(), delta: 500 }));
+    /// ```
+    #[must_use]
+    pub fn compacted(self) -> Self {
+        let mut out: Vec<Option<KvOp>> = Vec::with_capacity(self.ops.len());
+        // The index in `out` of the last op on each key since the last purge.
+        let mut last: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+        for op in self.ops {
+            match op {
+                KvOp::Set { key, value } => {
+                    if let Some(&i) = last.get(&key)
+                        && matches!(out[i], Some(KvOp::Set { .. } | KvOp::Delete { .. }))
+                    {
+                        out[i] = None;
+                    }
+                    last.insert(key.clone(), out.len());
+                    out.push(Some(KvOp::Set { key, value }));
+                }
+                KvOp::Delete { key } => {
+                    if let Some(&i) = last.get(&key)
+                        && matches!(out[i], Some(KvOp::Set { .. } | KvOp::Delete { .. }))
+                    {
+                        out[i] = None;
+                    }
+                    last.insert(key.clone(), out.len());
+                    out.push(Some(KvOp::Delete { key }));
+                }
+                KvOp::IncrBy { key, delta } => {
+                    let merged = match last.get(&key).map(|&i| (i, &out[i])) {
+                        // The increment reads exactly this value.
+                        Some((i, Some(KvOp::Set { value, .. }))) => value
+                            .parse::<i64>()
+                            .ok()
+                            .and_then(|v| v.checked_add(delta))
+                            .map(|sum| (i, KvOp::Set { key: key.clone(), value: sum.to_string() })),
+                        Some((i, Some(KvOp::Delete { .. }))) => Some((
+                            i,
+                            KvOp::Set {
+                                key: key.clone(),
+                                value: delta.to_string(),
+                            },
+                        )),
+                        // One sign: if the sum fits, every partial sum did.
+                        Some((i, Some(KvOp::IncrBy { delta: before, .. })))
+                            if (*before >= 0) == (delta >= 0) =>
+                        {
+                            before.checked_add(delta).map(|sum| {
+                                (i, KvOp::IncrBy { key: key.clone(), delta: sum })
+                            })
+                        }
+                        _ => None,
+                    };
+                    match merged {
+                        Some((i, op)) => out[i] = Some(op),
+                        None => {
+                            last.insert(key.clone(), out.len());
+                            out.push(Some(KvOp::IncrBy { key, delta }));
+                        }
+                    }
+                }
+                KvOp::Tag { subject, key } => out.push(Some(KvOp::Tag { subject, key })),
+                KvOp::Purge { subject } => {
+                    last.clear();
+                    out.push(Some(KvOp::Purge { subject }));
+                }
+            }
+        }
+        Self {
+            ops: out.into_iter().flatten().collect(),
+        }
+    }
 }
 
 /// A key-value sink that can be read back: what applications query, and what

@@ -296,7 +296,7 @@ impl Sink for PgKv {
         if moved.rows_affected() != 1 {
             return Err(fenced(projection));
         }
-        for op in batch.into_ops() {
+        for op in batch.compacted().into_ops() {
             let query = match &op {
                 KvOp::Set { key, value } => sqlx::query(SET).bind(ns).bind(key).bind(value),
                 KvOp::Delete { key } => sqlx::query(DELETE).bind(ns).bind(key),

@@ -388,7 +388,7 @@ impl Sink for SqliteKv {
                     projection: projection.to_owned(),
                 });
             }
-            for op in batch.ops() {
+            for op in batch.compacted().ops() {
                 Self::apply(&mut tx.tx, &ns, op).await?;
             }
             Ok(())

@@ -196,3 +196,94 @@ proptest! {
         })?;
     }
 }
+
+/// Applies key-value ops in order, as every sink must: the values and tags
+/// after, or the index of the op that fails (and nothing changes).
+type KvState = (
+    std::collections::BTreeMap<String, String>,
+    std::collections::BTreeMap<String, std::collections::BTreeSet<String>>,
+);
+
+fn apply_kv(mut state: KvState, ops: &[es_core::KvOp]) -> Result<KvState, usize> {
+    use es_core::KvOp;
+    for (index, op) in ops.iter().enumerate() {
+        match op {
+            KvOp::Set { key, value } => {
+                state.0.insert(key.clone(), value.clone());
+            }
+            KvOp::Delete { key } => {
+                state.0.remove(key);
+            }
+            KvOp::IncrBy { key, delta } => {
+                let current = match state.0.get(key) {
+                    Some(v) => v.parse::<i64>().map_err(|_| index)?,
+                    None => 0,
+                };
+                let sum = current.checked_add(*delta).ok_or(index)?;
+                state.0.insert(key.clone(), sum.to_string());
+            }
+            KvOp::Tag { subject, key } => {
+                state.1.entry(subject.clone()).or_default().insert(key.clone());
+            }
+            KvOp::Purge { subject } => {
+                for key in state.1.remove(subject).unwrap_or_default() {
+                    state.0.remove(&key);
+                }
+            }
+        }
+    }
+    Ok(state)
+}
+
+fn any_kv_op() -> impl Strategy<Value = es_core::KvOp> {
+    use es_core::KvOp;
+    let key = prop::sample::select(vec!["a", "b", "c"]).prop_map(str::to_owned);
+    let subject = prop::sample::select(vec!["s", "t"]).prop_map(str::to_owned);
+    // Values near the limits, and some that are not integers.
+    let value = prop_oneof![
+        (-5i64..5).prop_map(|v| v.to_string()),
+        Just(i64::MAX.to_string()),
+        Just((i64::MIN + 1).to_string()),
+        Just("x".to_owned()),
+    ];
+    let delta = prop_oneof![-5i64..5, Just(i64::MAX), Just(i64::MIN), Just(i64::MAX / 2 + 1)];
+    prop_oneof![
+        (key.clone(), value).prop_map(|(key, value)| KvOp::Set { key, value }),
+        key.clone().prop_map(|key| KvOp::Delete { key }),
+        (key.clone(), delta).prop_map(|(key, delta)| KvOp::IncrBy { key, delta }),
+        (subject.clone(), key).prop_map(|(subject, key)| KvOp::Tag { subject, key }),
+        subject.prop_map(|subject| KvOp::Purge { subject }),
+    ]
+}
+
+proptest! {
+    /// A compacted batch has exactly the batch's effect, from any start, and
+    /// fails exactly when the batch does.
+    #[test]
+    fn a_compacted_batch_has_the_same_effect(
+        start in prop::collection::vec(any_kv_op(), 0..6),
+        ops in prop::collection::vec(any_kv_op(), 0..40),
+    ) {
+        let Ok(initial) = apply_kv(KvState::default(), &start) else {
+            return Ok(());
+        };
+        let mut batch = es_core::KvBatch::default();
+        for op in &ops {
+            match op.clone() {
+                es_core::KvOp::Set { key, value } => batch.set(key, value),
+                es_core::KvOp::Delete { key } => batch.delete(key),
+                es_core::KvOp::IncrBy { key, delta } => batch.incr_by(key, delta),
+                es_core::KvOp::Tag { subject, key } => batch.tag(subject, key),
+                es_core::KvOp::Purge { subject } => batch.purge(subject),
+            };
+        }
+        let compacted = batch.compacted();
+        prop_assert!(compacted.ops().len() <= ops.len());
+        let expected = apply_kv(initial.clone(), &ops);
+        let actual = apply_kv(initial, compacted.ops());
+        prop_assert_eq!(expected.is_ok(), actual.is_ok(), "failure differs: {:?} vs {:?}", ops, compacted);
+        if let (Ok(expected), Ok(actual)) = (expected, actual) {
+            prop_assert_eq!(expected, actual);
+        }
+    }
+}

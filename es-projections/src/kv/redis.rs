@@ -444,7 +444,7 @@ impl Sink for RedisKv {
         keys.index(self.checkpoint_key(generation, projection));
         keys.index(self.live_key());
         let mut ops: Vec<Vec<u8>> = Vec::new();
-        for op in batch.into_ops() {
+        for op in batch.compacted().into_ops() {
             match op {
                 KvOp::Set { key, value } => {
                     refuse_reserved(&key)?;
