@@ -273,7 +273,15 @@ impl KvBatch {
                             .parse::<i64>()
                             .ok()
                             .and_then(|v| v.checked_add(delta))
-                            .map(|sum| (i, KvOp::Set { key: key.clone(), value: sum.to_string() })),
+                            .map(|sum| {
+                                (
+                                    i,
+                                    KvOp::Set {
+                                        key: key.clone(),
+                                        value: sum.to_string(),
+                                    },
+                                )
+                            }),
                         Some((i, Some(KvOp::Delete { .. }))) => Some((
                             i,
                             KvOp::Set {
@@ -286,7 +294,13 @@ impl KvBatch {
                             if (*before >= 0) == (delta >= 0) =>
                         {
                             before.checked_add(delta).map(|sum| {
-                                (i, KvOp::IncrBy { key: key.clone(), delta: sum })
+                                (
+                                    i,
+                                    KvOp::IncrBy {
+                                        key: key.clone(),
+                                        delta: sum,
+                                    },
+                                )
                             })
                         }
                         _ => None,

@@ -223,7 +223,11 @@ fn apply_kv(mut state: KvState, ops: &[es_core::KvOp]) -> Result<KvState, usize>
                 state.0.insert(key.clone(), sum.to_string());
             }
             KvOp::Tag { subject, key } => {
-                state.1.entry(subject.clone()).or_default().insert(key.clone());
+                state
+                    .1
+                    .entry(subject.clone())
+                    .or_default()
+                    .insert(key.clone());
             }
             KvOp::Purge { subject } => {
                 for key in state.1.remove(subject).unwrap_or_default() {
@@ -246,7 +250,12 @@ fn any_kv_op() -> impl Strategy<Value = es_core::KvOp> {
         Just((i64::MIN + 1).to_string()),
         Just("x".to_owned()),
     ];
-    let delta = prop_oneof![-5i64..5, Just(i64::MAX), Just(i64::MIN), Just(i64::MAX / 2 + 1)];
+    let delta = prop_oneof![
+        -5i64..5,
+        Just(i64::MAX),
+        Just(i64::MIN),
+        Just(i64::MAX / 2 + 1)
+    ];
     prop_oneof![
         (key.clone(), value).prop_map(|(key, value)| KvOp::Set { key, value }),
         key.clone().prop_map(|key| KvOp::Delete { key }),
