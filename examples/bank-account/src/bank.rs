@@ -7,13 +7,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use es_app::projections::{Context, Projections};
+use es_app::projections::{Context, Projections, ProjectionsError};
 use es_app::{Config, Kv, Store};
 use es_core::{
     BoxFuture, Checkpoint, CommandOptions, Crypto, EventStore, ForgetOutcome, IdempotencyKey,
     KvSink, Repository, StreamVersion,
 };
-use es_projections::{Reactions, Reactor, SearchIndex};
+use es_projections::{Reactions, Reactor, RunnerError, SearchIndex};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -213,7 +213,17 @@ impl Bank {
     pub async fn settle(&self, target: Option<Checkpoint>) -> Result<(), Error> {
         let settle = async {
             loop {
-                let read = self.registry.catch_up(&self.cx).await?;
+                let read = match self.registry.catch_up(&self.cx).await {
+                    Ok(read) => read,
+                    // This process's runner lost its lock (its connection
+                    // died) and another runner moved on: the stale one was
+                    // fenced without writing. Take the lock again.
+                    Err(ProjectionsError::Runner(RunnerError::Fenced { .. })) => {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        continue;
+                    }
+                    Err(error) => return Err(error.into()),
+                };
                 let reached = match target {
                     // Without a target: until a pass finds nothing new.
                     None => read.iter().all(|(_, n)| *n == 0),
@@ -502,6 +512,8 @@ impl Bank {
                     "type": record.event_type,
                     "schema_version": record.schema_version,
                     "recorded_at": record.metadata.recorded_at.to_rfc3339(),
+                    "idempotency_key": record.metadata.idempotency_key.as_ref().map(|k| k.as_str()),
+                    "causation_id": record.metadata.causation_id.map(|c| c.to_string()),
                     "data": describe(&event),
                 }));
             }

@@ -204,7 +204,7 @@ impl From<es_app::projections::ProjectionsError> for Error {
             P::Store(inner) | P::Runner(R::Store(inner)) => inner.into(),
             P::App(inner) => inner.into(),
             P::Sink { source, .. } | P::Runner(R::Sink(source)) => source.into(),
-            P::Busy { .. } => Self::Conflict(es_app::report(&error)),
+            P::Busy { .. } | P::Runner(R::Fenced { .. }) => Self::Conflict(es_app::report(&error)),
             other => Self::Internal(es_app::report(&other)),
         }
     }

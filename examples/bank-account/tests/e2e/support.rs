@@ -418,3 +418,117 @@ impl Proxy {
         self.serve(listener);
     }
 }
+
+/// Whether `needle` appears in any file under `dir`.
+pub(crate) fn in_files(dir: &Path, needle: &[u8]) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if let Ok(bytes) = std::fs::read(&path)
+                && bytes.windows(needle.len()).any(|w| w == needle)
+            {
+                found.push(path.display().to_string());
+            }
+        }
+    }
+    found
+}
+
+/// Where `needle` appears in PostgreSQL: every row of every table as text
+/// (bytea shows as hex, so the hex form is searched too).
+pub(crate) async fn in_postgres(url: &str, needle: &str) -> Vec<String> {
+    use sqlx::{Connection, Row};
+    let mut conn = sqlx::PgConnection::connect(url).await.expect("connect");
+    let tables: Vec<String> = sqlx::query(
+        "SELECT quote_ident(table_name) FROM information_schema.tables WHERE table_schema = 'public'",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap()
+    .into_iter()
+    .map(|r| r.get(0))
+    .collect();
+    let hex: String = needle.bytes().map(|b| format!("{b:02x}")).collect();
+    let mut found = Vec::new();
+    for table in tables {
+        let sql = format!(
+            "SELECT count(*) FROM {table} t WHERE t::text LIKE '%' || $1 || '%' OR t::text LIKE '%' || $2 || '%'"
+        );
+        let n: i64 = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(needle)
+            .bind(&hex)
+            .fetch_one(&mut conn)
+            .await
+            .unwrap()
+            .get(0);
+        if n > 0 {
+            found.push(table);
+        }
+    }
+    found
+}
+
+/// Keys of the namespace whose value holds `needle` (or whose name does).
+pub(crate) async fn in_redis(url: &str, namespace: &str, needle: &str) -> Vec<String> {
+    let client = redis::Client::open(url).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{namespace}:*"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(!keys.is_empty(), "the read models are in Redis");
+    let mut found = Vec::new();
+    for key in keys {
+        let kind: String = redis::cmd("TYPE")
+            .arg(&key)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        let dump: String = match kind.as_str() {
+            "string" => redis::cmd("GET")
+                .arg(&key)
+                .query_async(&mut conn)
+                .await
+                .unwrap(),
+            "hash" => {
+                let all: Vec<String> = redis::cmd("HGETALL")
+                    .arg(&key)
+                    .query_async(&mut conn)
+                    .await
+                    .unwrap();
+                all.join(" ")
+            }
+            "set" => {
+                let all: Vec<String> = redis::cmd("SMEMBERS")
+                    .arg(&key)
+                    .query_async(&mut conn)
+                    .await
+                    .unwrap();
+                all.join(" ")
+            }
+            other => panic!("unexpected Redis type {other}"),
+        };
+        if dump.contains(needle) || key.contains(needle) {
+            found.push(key);
+        }
+    }
+    found
+}
+
+/// Where `needle` appears: files of the data directory, PostgreSQL tables,
+/// Redis keys of the namespace.
+pub(crate) async fn places(env: &Env, needle: &str) -> Vec<String> {
+    let mut found = in_files(env.data_dir(), needle.as_bytes());
+    if let Some(url) = &env.database_url {
+        found.extend(in_postgres(url, needle).await);
+    }
+    if let Some(url) = &env.redis_url {
+        found.extend(in_redis(url, &env.redis_namespace, needle).await);
+    }
+    found
+}
