@@ -5,6 +5,8 @@
 mod crypto;
 #[path = "core/domain.rs"]
 mod domain;
+#[path = "core/fuzz.rs"]
+mod fuzz;
 #[path = "core/memory_store.rs"]
 mod memory_store;
 #[path = "core/properties.rs"]

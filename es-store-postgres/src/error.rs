@@ -52,6 +52,10 @@ impl Error {
     pub fn is_unavailable(&self) -> bool {
         match self {
             Self::Database { source, .. } => sqlx_unavailable(source),
+            Self::Migrate(
+                sqlx::migrate::MigrateError::Execute(source)
+                | sqlx::migrate::MigrateError::ExecuteMigration(source, _),
+            ) => sqlx_unavailable(source),
             Self::Store(error) => error.is_unavailable(),
             _ => false,
         }
@@ -82,8 +86,13 @@ fn sqlx_unavailable(error: &sqlx::Error) -> bool {
         // connections, out of memory or disk) and 57 (operator intervention: admin
         // shutdown, a terminated backend, crash recovery) mean "try again later".
         // sqlx has no kind for these, so the SQLSTATE class decides.
+        // And 25006: the database is read-only (a standby, or writes switched
+        // off during a failover or maintenance): writes can succeed later.
         sqlx::Error::Database(db) => db.code().is_some_and(|code| {
-            code.starts_with("08") || code.starts_with("53") || code.starts_with("57")
+            code.starts_with("08")
+                || code.starts_with("53")
+                || code.starts_with("57")
+                || code == "25006"
         }),
         _ => false,
     }

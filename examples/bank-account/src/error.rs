@@ -49,6 +49,11 @@ pub enum Error {
     /// reused for another request.
     #[error("{0}")]
     Conflict(String),
+    /// Stored data cannot be read: an undecodable payload, an unknown event
+    /// type or schema version, tampered ciphertext. Nothing is written on
+    /// top of it.
+    #[error("{0}")]
+    Corrupt(String),
     /// The store (or Redis) could not be reached.
     #[error("{0}")]
     Unavailable(String),
@@ -65,8 +70,8 @@ impl Error {
     /// name (`insufficient_funds`, `account_closed`, `already_exists`,
     /// `non_zero_balance`, `balance_too_large`, `same_account`,
     /// `owner_forgotten`), `transfer_refused`,
-    /// `transfer_compensated`, `transfer_pending`, `conflict`, `unavailable`,
-    /// `config` or `internal`.
+    /// `transfer_compensated`, `transfer_pending`, `conflict`, `corrupt_data`,
+    /// `unavailable`, `config` or `internal`.
     ///
     /// ```
     /// use bank_account::Error;
@@ -85,6 +90,7 @@ impl Error {
             },
             Self::TransferPending { .. } => "transfer_pending",
             Self::Conflict(_) => "conflict",
+            Self::Corrupt(_) => "corrupt_data",
             Self::Unavailable(_) => "unavailable",
             Self::Config(_) => "config",
             Self::Internal(_) => "internal",
@@ -93,8 +99,8 @@ impl Error {
 
     /// The CLI's exit code, after BSD's `sysexits.h`: 64 invalid input, 65 a
     /// business rule or a transfer that did not complete, 66 not found, 69
-    /// unavailable, 75 conflict or pending (try again), 78 configuration,
-    /// 1 anything else. (clap exits with 2 on a command line it cannot parse.)
+    /// unavailable, 70 corrupt stored data, 75 conflict or pending (try
+    /// again), 78 configuration, 1 anything else. (clap exits with 2 on a command line it cannot parse.)
     pub fn exit_code(&self) -> u8 {
         match self {
             Self::InvalidInput(_) | Self::TooLarge(_) => 64,
@@ -102,6 +108,7 @@ impl Error {
             Self::NotFound(_) => 66,
             Self::Unavailable(_) => 69,
             Self::Conflict(_) | Self::TransferPending { .. } => 75,
+            Self::Corrupt(_) => 70,
             Self::Config(_) => 78,
             Self::Internal(_) => 1,
         }
@@ -120,7 +127,7 @@ impl Error {
             Self::TooLarge(_) => 413,
             Self::Unavailable(_) => 503,
             Self::TransferPending { .. } => 202,
-            Self::Config(_) | Self::Internal(_) => 500,
+            Self::Config(_) | Self::Corrupt(_) | Self::Internal(_) => 500,
         }
     }
 
@@ -162,6 +169,10 @@ impl From<es_core::Error> for Error {
                     .into(),
             },
             E::Unavailable { .. } => Self::Unavailable(message),
+            E::Codec { .. }
+            | E::UnknownEventType { .. }
+            | E::UnknownSchemaVersion { .. }
+            | E::Tampered { .. } => Self::Corrupt(message),
             E::CryptoNotConfigured
             | E::InvalidMasterKey { .. }
             | E::MasterKeyFile { .. }

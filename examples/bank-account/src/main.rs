@@ -152,6 +152,16 @@ fn kit() -> Kit {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // Logs on stderr, `RUST_LOG` choosing what (warnings by default). The
+    // framework's logs carry kinds, ids and lengths, never personal data or
+    // keys: the secrets test runs a whole workload at `trace` and checks.
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .init();
     let cli = Cli::parse();
     let ops = match &cli.command {
         Command::Migrate => Some(es_app::cli::Command::Migrate),

@@ -8,6 +8,10 @@ mod cli;
 mod forget;
 #[path = "e2e/http.rs"]
 mod http;
+#[path = "e2e/secrets.rs"]
+mod secrets;
+#[path = "e2e/stored.rs"]
+mod stored;
 #[path = "e2e/support.rs"]
 mod support;
 #[path = "e2e/transfers.rs"]
