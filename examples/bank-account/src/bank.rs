@@ -565,6 +565,14 @@ impl Bank {
                 score: hit.score,
             });
         }
+        // Best first; equal scores by account id, so that the same index
+        // answers the same way whatever its segment layout (a rebuilt index
+        // merges differently).
+        results.sort_by(|a, b| {
+            b.score
+                .total_cmp(&a.score)
+                .then_with(|| a.account.cmp(&b.account))
+        });
         Ok(results)
     }
 
