@@ -17,7 +17,7 @@ use es_projections::{Reactions, Reactor, RunnerError, SearchIndex};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::account::{Account, AccountCommand, AccountEvent, Status};
+use crate::account::{Account, AccountCommand, AccountEvent};
 use crate::error::Error;
 use crate::ids::{AccountId, OwnerId, TransferId};
 use crate::money::Cents;
@@ -603,16 +603,6 @@ impl Bank {
                 .map_err(|e| Error::Internal(es_app::report(&e)))?;
         }
         Ok(matches!(outcome, ForgetOutcome::Forgotten(_)))
-    }
-
-    /// Whether an account exists in the event store (not the read model).
-    ///
-    /// # Errors
-    ///
-    /// An infrastructure failure.
-    pub async fn exists(&self, account: &AccountId) -> Result<bool, Error> {
-        let state = self.accounts.load(account.as_str()).await?.state;
-        Ok(state.status != Status::Missing)
     }
 }
 

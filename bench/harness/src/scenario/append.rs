@@ -20,6 +20,20 @@ pub(crate) struct Row {
     pub(crate) raw: Samples,
 }
 
+/// For each writer, `per_writer` deposits cut into batches of `size`.
+fn batches(writers: usize, per_writer: usize, size: usize) -> Vec<Vec<Vec<NewEvent>>> {
+    (0..writers)
+        .map(|_| {
+            let mut events = deposits(per_writer).into_iter().peekable();
+            let mut batches = Vec::new();
+            while events.peek().is_some() {
+                batches.push(events.by_ref().take(size).collect());
+            }
+            batches
+        })
+        .collect()
+}
+
 /// Appends `count` events in batches of `size` from `writers` concurrent
 /// writers, each on a stream of its own; events/s.
 pub(crate) async fn framework<S: Store>(
@@ -30,16 +44,7 @@ pub(crate) async fn framework<S: Store>(
     writers: usize,
 ) -> f64 {
     let per_writer = count / writers;
-    let work: Vec<Vec<Vec<NewEvent>>> = (0..writers)
-        .map(|_| {
-            let mut events = deposits(per_writer).into_iter().peekable();
-            let mut batches = Vec::new();
-            while events.peek().is_some() {
-                batches.push(events.by_ref().take(size).collect());
-            }
-            batches
-        })
-        .collect();
+    let work = batches(writers, per_writer, size);
     let started = Instant::now();
     let tasks: Vec<_> = work
         .into_iter()
@@ -73,16 +78,7 @@ pub(crate) async fn framework<S: Store>(
 /// `es_events` (`LIKE … INCLUDING ALL`); events/s.
 async fn raw(store: &PgStore, tag: &str, size: usize, count: usize, writers: usize) -> f64 {
     let per_writer = count / writers;
-    let work: Vec<Vec<Vec<NewEvent>>> = (0..writers)
-        .map(|_| {
-            let mut events = deposits(per_writer).into_iter().peekable();
-            let mut batches = Vec::new();
-            while events.peek().is_some() {
-                batches.push(events.by_ref().take(size).collect());
-            }
-            batches
-        })
-        .collect();
+    let work = batches(writers, per_writer, size);
     let started = Instant::now();
     let tasks: Vec<_> = work
         .into_iter()
