@@ -72,7 +72,7 @@ use std::process::ExitCode;
 
 pub use failure::{CliError, ErrorKind};
 pub use kit::{Inspect, Kit, Report, personal};
-pub use projections::{DeadLettersCommand, ProjectionsCommand};
+pub use projections::{DeadLettersCommand, ProjectionsCommand, shutdown_signal};
 
 use crate::Config;
 
@@ -209,14 +209,11 @@ impl Kit {
             }
             Err(error) => {
                 if output.json {
-                    println!(
-                        "{}",
-                        serde_json::json!({
-                            "error": error.kind().as_str(),
-                            "message": error.message(),
-                        })
-                    );
+                    println!("{}", error.to_json());
                 } else {
+                    if let Some(partial) = error.partial() {
+                        println!("{}", partial.text.trim_end());
+                    }
                     eprintln!("error: {}", error.message());
                 }
                 ExitCode::from(error.kind().exit_code())

@@ -2,6 +2,10 @@
 //! status, zero-downtime rebuilds, dead letters. The CLI's `projections`
 //! commands are thin wrappers over [`Projections`].
 
+mod local;
+mod run;
+mod wait;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,9 +14,13 @@ use es_core::{
     BoxFuture, Checkpoint, Crypto, DeadLetter, EventId, EventStore, Generations, Sink, SinkError,
 };
 use es_projections::{
-    Projection, RebuildError, RebuildProgress, RebuildReport, Runner, RunnerError, RunnerOptions,
+    FailurePolicy, Progress, Projection, RebuildError, RebuildProgress, RebuildReport, Runner,
+    RunnerError, RunnerOptions, Step,
 };
 use serde::Serialize;
+
+pub use local::{Halt, RunnerState};
+pub use wait::{Lag, LagReason, Visibility};
 
 use crate::Store;
 
@@ -111,6 +119,12 @@ pub struct ProjectionStatus {
     pub rebuilding: bool,
     /// Dead letters recorded.
     pub dead_letters: usize,
+    /// Where and why the projection halted, when it did: it reads nothing
+    /// past that event until an operator retries or skips it.
+    pub halted: Option<Halt>,
+    /// Whether it is a read model a rebuild can replay (`false`: a process
+    /// manager, whose reactions a replay cannot repeat).
+    pub rebuildable: bool,
 }
 
 /// What [`Projections::retry`] did with a dead letter.
@@ -130,6 +144,7 @@ type Hook = Box<dyn FnMut(&RebuildProgress) + Send>;
 /// One registered projection, its types erased.
 trait Registered: Send + Sync {
     fn name(&self) -> String;
+    fn rebuildable(&self) -> bool;
     fn status<'a>(
         &'a self,
         cx: &'a Context,
@@ -146,12 +161,41 @@ trait Registered: Send + Sync {
         from: Option<Checkpoint>,
         to: Checkpoint,
     ) -> BoxFuture<'a, Result<(), ProjectionsError>>;
+    /// Runs the runner until `shutdown`; `started` gets its progress handle.
     fn run<'a>(
         &'a self,
         cx: &'a Context,
         shutdown: BoxFuture<'a, ()>,
+        started: Box<dyn FnOnce(Progress) + Send + 'a>,
     ) -> BoxFuture<'a, Result<(), ProjectionsError>>;
-    fn catch_up<'a>(&'a self, cx: &'a Context) -> BoxFuture<'a, Result<u64, ProjectionsError>>;
+    /// A runner to drive step by step (the caller holds the lock).
+    fn driver(&self, cx: &Context) -> Box<dyn Drive>;
+    /// Lets go of the sink's exclusive resources (after the lock is let go).
+    fn release(&self) -> BoxFuture<'_, ()>;
+    /// The poison event the projection is halted at, if any (from the dead
+    /// letters: what every process sees).
+    fn halt<'a>(&'a self, cx: &'a Context)
+    -> BoxFuture<'a, Result<Option<Halt>, ProjectionsError>>;
+}
+
+/// A runner driven by its caller, one batch at a time.
+trait Drive: Send {
+    fn step(&mut self) -> BoxFuture<'_, Result<Step, RunnerError>>;
+    fn checkpoint(&self) -> Option<Checkpoint>;
+}
+
+impl<P> Drive for Runner<P, Store>
+where
+    P: Projection,
+    P::Sink: Generations + Clone + 'static,
+{
+    fn step(&mut self) -> BoxFuture<'_, Result<Step, RunnerError>> {
+        Box::pin(Runner::step(self))
+    }
+
+    fn checkpoint(&self) -> Option<Checkpoint> {
+        Runner::checkpoint(self)
+    }
 }
 
 struct Entry<P: Projection> {
@@ -197,6 +241,10 @@ where
         (self.make)().name().to_owned()
     }
 
+    fn rebuildable(&self) -> bool {
+        self.sink.rebuildable()
+    }
+
     fn status<'a>(
         &'a self,
         cx: &'a Context,
@@ -228,6 +276,7 @@ where
             let runner_active = held(&cx.store, &name).await?;
             let rebuilding = held(&cx.store, &rebuild_lock(&name)).await?;
             let dead_letters = cx.store.dead_letters().list(&name).await?.len();
+            let halted = self.halt(cx).await?;
             Ok(ProjectionStatus {
                 name,
                 sink: self.kind.clone(),
@@ -239,6 +288,8 @@ where
                 runner_active,
                 rebuilding,
                 dead_letters,
+                halted,
+                rebuildable: self.sink.rebuildable(),
             })
         })
     }
@@ -299,22 +350,49 @@ where
         &'a self,
         cx: &'a Context,
         shutdown: BoxFuture<'a, ()>,
+        started: Box<dyn FnOnce(Progress) + Send + 'a>,
     ) -> BoxFuture<'a, Result<(), ProjectionsError>> {
         Box::pin(async move {
             let wakeups = cx.store.wakeups(Duration::from_millis(500));
-            self.runner(cx).run(wakeups, shutdown).await?;
+            let runner = self.runner(cx);
+            started(runner.progress());
+            runner.run(wakeups, shutdown).await?;
             Ok(())
         })
     }
 
-    fn catch_up<'a>(&'a self, cx: &'a Context) -> BoxFuture<'a, Result<u64, ProjectionsError>> {
+    fn driver(&self, cx: &Context) -> Box<dyn Drive> {
+        Box::new(self.runner(cx))
+    }
+
+    fn release(&self) -> BoxFuture<'_, ()> {
+        Box::pin(self.sink.release())
+    }
+
+    fn halt<'a>(
+        &'a self,
+        cx: &'a Context,
+    ) -> BoxFuture<'a, Result<Option<Halt>, ProjectionsError>> {
         Box::pin(async move {
-            let mut runner = self.runner(cx);
-            let mut read = 0;
-            while let es_projections::Step::Committed { read: batch, .. } = runner.step().await? {
-                read += batch as u64;
+            if self.options.failure_policy != FailurePolicy::Halt {
+                return Ok(None);
             }
-            Ok(read)
+            let letters = cx.store.dead_letters().list(&self.name()).await?;
+            if letters.is_empty() {
+                return Ok(None);
+            }
+            let checkpoint = self.checkpoint().await?;
+            Ok(letters
+                .into_iter()
+                .filter(|l| checkpoint.is_none_or(|c| l.checkpoint > c))
+                .min_by_key(|l| l.checkpoint)
+                .map(|l| Halt {
+                    event_id: l.event_id,
+                    event_type: l.event_type,
+                    stream_id: l.stream_id.as_str().to_owned(),
+                    checkpoint: l.checkpoint.to_string(),
+                    error: l.error,
+                }))
         })
     }
 }
@@ -378,6 +456,8 @@ async fn held(store: &Store, name: &str) -> Result<bool, ProjectionsError> {
 #[derive(Default, Clone)]
 pub struct Projections {
     entries: Vec<Arc<dyn Registered>>,
+    /// The runners this process supervises ([`run_all`](Self::run_all)).
+    local: Arc<local::Local>,
 }
 
 impl std::fmt::Debug for Projections {
@@ -433,6 +513,12 @@ impl Projections {
     /// The registered names, in registration order.
     pub fn names(&self) -> Vec<String> {
         self.entries.iter().map(|e| e.name()).collect()
+    }
+
+    /// Whether `name` is a read model a rebuild can replay (`false`: a
+    /// process manager, whose reactions a replay cannot repeat).
+    pub fn rebuildable(&self, name: &str) -> Result<bool, ProjectionsError> {
+        Ok(self.find(name)?.rebuildable())
     }
 
     fn find(&self, name: &str) -> Result<&Arc<dyn Registered>, ProjectionsError> {
@@ -575,26 +661,40 @@ impl Projections {
             })
     }
 
-    /// Runs every projection's runner until it has nothing left to read, one
-    /// after the other, each under its runner lock (waiting for a runner in
-    /// another process to let go); returns the events each read.
+    /// Catches up every projection that no runner is running, one after the
+    /// other, each under its runner lock; a projection whose lock another
+    /// runner holds is left to it (it is following the log). Never waits for
+    /// a lock. Returns the events each projection read here.
     pub async fn catch_up(&self, cx: &Context) -> Result<Vec<(String, u64)>, ProjectionsError> {
         let mut read = Vec::with_capacity(self.entries.len());
         for entry in &self.entries {
             let name = entry.name();
-            let lock = cx
-                .store
-                .lock_projection(&name, Duration::from_millis(50))
-                .await?;
-            let caught = entry.catch_up(cx).await;
+            let Some(lock) = cx.store.try_lock_projection(&name).await? else {
+                read.push((name, 0));
+                continue;
+            };
+            let mut driver = entry.driver(cx);
+            let mut events = 0;
+            let caught = loop {
+                match driver.step().await {
+                    Ok(Step::Committed { read, .. }) => events += read as u64,
+                    Ok(Step::Idle) => break Ok(()),
+                    Err(error) => break Err(error),
+                }
+            };
+            drop(driver);
+            entry.release().await;
             lock.release().await?;
-            read.push((name, caught?));
+            caught?;
+            read.push((name, events));
         }
         Ok(read)
     }
 
     /// Runs `name`'s runner until `shutdown` resolves, holding its lock (it
-    /// waits for the lock while another process runs it).
+    /// waits for the lock while another process runs it). Returns the
+    /// runner's error if it stops (a halt, a fence); [`run_all`](Self::run_all)
+    /// supervises runners that never give up.
     pub async fn run(
         &self,
         cx: &Context,
@@ -607,8 +707,33 @@ impl Projections {
             lock = cx.store.lock_projection(name, Duration::from_millis(500)) => lock?,
             () = &mut shutdown => return Ok(()),
         };
-        let ran = entry.run(cx, Box::pin(shutdown)).await;
+        let ran = entry.run(cx, Box::pin(shutdown), Box::new(|_| {})).await;
+        entry.release().await;
         lock.release().await?;
         ran
+    }
+
+    /// Where the runners this process supervises stand
+    /// ([`run_all`](Self::run_all)), by name; empty when it runs none.
+    pub fn runners(&self) -> Vec<(String, RunnerState)> {
+        self.local.states()
+    }
+
+    /// The projections halted at a poison event, with where and why, as every
+    /// process sees them (from the dead letters).
+    pub async fn halted(&self, cx: &Context) -> Result<Vec<(String, Halt)>, ProjectionsError> {
+        let mut halted = Vec::new();
+        for entry in &self.entries {
+            if let Some(halt) = entry.halt(cx).await? {
+                halted.push((entry.name(), halt));
+            }
+        }
+        Ok(halted)
+    }
+
+    /// Whether `name` is halted ([`halted`](Self::halted)), for the reads
+    /// that depend on it.
+    pub async fn halt(&self, cx: &Context, name: &str) -> Result<Option<Halt>, ProjectionsError> {
+        self.find(name)?.halt(cx).await
     }
 }

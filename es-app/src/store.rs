@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use es_core::{
     AppendRequest, AppendResult, Checkpoint, DeadLetters, EventStore, ForgetOutcome,
-    IdempotencyKey, IdempotentRecord, KeyStore, PollEvery, RecordedEvent, Snapshot, SnapshotStore,
-    StoredKey, StreamId, StreamSummary, StreamVersion, SubjectId,
+    IdempotencyKey, IdempotentRecord, KeyStore, RecordedEvent, Snapshot, SnapshotStore, StoredKey,
+    StreamId, StreamSummary, StreamVersion, SubjectId,
 };
 use es_store_postgres::{PgStore, RunnerLock, Wakeups};
 use es_store_sqlite::{ProjectionLock, SqliteStore};
@@ -132,8 +132,9 @@ impl Store {
     }
 
     /// Wake-ups for a subscriber of the global log: PostgreSQL's LISTEN/NOTIFY
-    /// with polling every `poll` as a fallback; polling every `poll` on SQLite,
-    /// which has no notifications.
+    /// with polling every `poll` as a fallback; on SQLite, which has no
+    /// notifications, a change check every 10 ms (`PRAGMA data_version`) and
+    /// the same fallback.
     ///
     /// ```
     /// use std::time::Duration;
@@ -150,7 +151,7 @@ impl Store {
     pub fn wakeups(&self, poll: Duration) -> StoreWakeups {
         match self {
             Self::Postgres(store) => StoreWakeups::Notify(store.wakeups(poll)),
-            Self::Sqlite(_) => StoreWakeups::Poll(PollEvery(poll)),
+            Self::Sqlite(store) => StoreWakeups::Changes(store.wakeups(poll)),
         }
     }
 
@@ -321,8 +322,9 @@ fn validate_url(url: &str) -> Result<(), Error> {
 pub enum StoreWakeups {
     /// PostgreSQL's LISTEN/NOTIFY, with a polling fallback.
     Notify(Wakeups),
-    /// A timer.
-    Poll(PollEvery),
+    /// SQLite's change counter (`PRAGMA data_version`), with a polling
+    /// fallback.
+    Changes(es_store_sqlite::Wakeups),
 }
 
 impl es_core::Wakeup for StoreWakeups {
@@ -331,7 +333,7 @@ impl es_core::Wakeup for StoreWakeups {
             Self::Notify(wakeups) => {
                 wakeups.wait().await;
             }
-            Self::Poll(poll) => poll.wait().await,
+            Self::Changes(changes) => changes.wait().await,
         }
     }
 }

@@ -111,6 +111,15 @@ pub trait Sink: Send + Sync {
         expected: Option<Checkpoint>,
         next: Checkpoint,
     ) -> impl Future<Output = Result<(), SinkError>> + Send;
+
+    /// Lets go of what only the projection's active runner may hold, such as
+    /// a search index's writer (its lock file): called when a runner stops or
+    /// hands the projection over, so that the next runner, in this process or
+    /// another, can write. The next commit takes it again. Nothing to do for
+    /// most sinks.
+    fn release(&self) -> impl Future<Output = ()> + Send {
+        std::future::ready(())
+    }
 }
 
 /// One write on a key-value read model.

@@ -287,6 +287,10 @@ where
         self.checkpoints.checkpoint(projection).await
     }
 
+    async fn release(&self) {
+        self.checkpoints.release().await;
+    }
+
     async fn commit(
         &self,
         projection: &str,

@@ -573,6 +573,34 @@ impl Generations for SearchIndex {
 impl Sink for SearchIndex {
     type Batch = SearchBatch;
 
+    /// Drops the writers of every open generation (after the commit in
+    /// progress, if any), so that another process can take them: what a
+    /// runner does when it stops or hands the projection over. A writer lost
+    /// after a failed commit is forgotten too: the next commit takes a new one
+    /// at the last commit on disk.
+    async fn release(&self) {
+        let open: Vec<Arc<Inner>> = self
+            .shared
+            .open
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .cloned()
+            .collect();
+        for inner in open {
+            let mut writer = Arc::clone(&inner.writer).lock_owned().await;
+            // Dropping a tantivy writer waits for its threads: off the runtime.
+            let taken = writer.writer.take();
+            // A writer lost after a failed commit is taken afresh from what
+            // is on disk by the next commit.
+            writer.lost = false;
+            drop(writer);
+            if let Some(taken) = taken {
+                let _ = tokio::task::spawn_blocking(move || drop(taken)).await;
+            }
+        }
+    }
+
     async fn checkpoint(&self, projection: &str) -> Result<Option<Checkpoint>, SinkError> {
         let shared = Arc::clone(&self.shared);
         let live = blocking(move || shared.live()).await?;

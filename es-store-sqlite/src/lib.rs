@@ -11,6 +11,7 @@ mod snapshot_store;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod transaction;
+mod wakeup;
 mod wal;
 
 use std::ffi::OsString;
@@ -25,6 +26,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 pub use error::Error;
 pub use kv::SqliteKv;
 pub use runner_lock::{LOCK_DIR, ProjectionLock, lock_file_name};
+pub use wakeup::Wakeups;
 
 /// The embedded migrations: the event, idempotency, snapshot and key tables.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");

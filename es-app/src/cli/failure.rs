@@ -84,6 +84,9 @@ impl fmt::Display for ErrorKind {
 pub struct CliError {
     kind: ErrorKind,
     message: String,
+    /// What the command did before it failed (`projections rebuild --all`
+    /// reports every rebuild, then fails if one did).
+    partial: Option<Box<super::kit::Report>>,
 }
 
 impl CliError {
@@ -92,7 +95,39 @@ impl CliError {
         Self {
             kind,
             message: message.into().replace(['\n', '\r'], " "),
+            partial: None,
         }
+    }
+
+    /// The same failure, with what the command did before it: printed
+    /// before the error, and merged into its JSON document.
+    #[must_use]
+    pub(crate) fn with_report(mut self, report: super::kit::Report) -> Self {
+        self.partial = Some(Box::new(report));
+        self
+    }
+
+    /// What the command did before it failed, if it says.
+    pub(crate) fn partial(&self) -> Option<&super::kit::Report> {
+        self.partial.as_deref()
+    }
+
+    /// The JSON document of the failure: `{"error": kind, "message": …}`,
+    /// with the fields of what was done before it, if any.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut json = serde_json::json!({
+            "error": self.kind.as_str(),
+            "message": self.message,
+        });
+        if let (Some(partial), Some(fields)) = (
+            self.partial.as_deref().and_then(|p| p.json.as_object()),
+            json.as_object_mut(),
+        ) {
+            for (key, value) in partial {
+                fields.entry(key.clone()).or_insert_with(|| value.clone());
+            }
+        }
+        json
     }
 
     /// Its kind.

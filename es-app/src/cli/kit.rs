@@ -101,7 +101,7 @@ impl Inspect for SystemEvent {
 
 /// What a command produced: text for people, JSON for scripts, and notices
 /// for stderr (a development key just created).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Report {
     /// The human-readable output.
     pub text: String,

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use super::kit::Report;
 use super::{CliError, ErrorKind};
 use crate::projections::{Context, ProjectionStatus, Projections, ProjectionsError, Retried};
+use es_store_postgres::Horizon;
 
 /// `projections …`
 #[derive(Debug, Clone, clap::Subcommand)]
@@ -57,6 +58,14 @@ pub enum ProjectionsCommand {
     /// Events a projection could not decode or apply.
     #[command(subcommand)]
     DeadLetters(DeadLettersCommand),
+    /// Run the projections' runners until interrupted (SIGINT or SIGTERM),
+    /// finishing the batch in hand: a worker with no HTTP. Several workers
+    /// may run; one runner per projection is active, the others stand by and
+    /// take over when it dies.
+    Run {
+        /// The projections to run (all when omitted).
+        names: Vec<String>,
+    },
 }
 
 /// `projections dead-letters …`
@@ -129,19 +138,54 @@ fn status_json(status: &ProjectionStatus) -> Value {
     serde_json::to_value(status).unwrap_or(Value::Null)
 }
 
-fn lag_text(status: &ProjectionStatus) -> String {
-    if status.lag_events == 0 {
-        "up to date".to_owned()
-    } else {
-        format!(
-            "{} events behind ({:.1} s)",
-            status.lag_events, status.lag_seconds
-        )
+fn lag_text(status: &ProjectionStatus, held: Option<&Horizon>) -> String {
+    if let Some(halt) = &status.halted {
+        return format!(
+            "halted at event {} ({}, {} at {}): {}",
+            halt.event_id, halt.event_type, halt.stream_id, halt.checkpoint, halt.error
+        );
+    }
+    let behind = match status.lag_events {
+        0 => None,
+        1 => Some(format!("1 event behind ({:.1} s)", status.lag_seconds)),
+        n => Some(format!("{n} events behind ({:.1} s)", status.lag_seconds)),
+    };
+    match (behind, held.filter(|h| h.is_held())) {
+        (behind, Some(horizon)) => {
+            let waiting = match horizon.waiting_events {
+                1 => "1 committed event waits".to_owned(),
+                n => format!("{n} committed events wait"),
+            };
+            let blocker = horizon.holders.first().map_or_else(String::new, |h| {
+                format!(
+                    " (pid {}, {}, open {:.1} s)",
+                    h.pid,
+                    h.application_name
+                        .as_deref()
+                        .filter(|a| !a.is_empty())
+                        .unwrap_or("no application name"),
+                    h.transaction_age_secs
+                )
+            });
+            let behind = behind.map_or_else(String::new, |b| format!("{b}; "));
+            format!("{behind}held back: {waiting} behind an open appending transaction{blocker}")
+        }
+        (Some(behind), None) => behind,
+        (None, None) => "up to date".to_owned(),
+    }
+}
+
+/// What holds the read horizon back (PostgreSQL), when it is held.
+async fn horizon(cx: &Context) -> Result<Option<Horizon>, CliError> {
+    match cx.store.as_postgres() {
+        Some(pg) => Ok(Some(pg.horizon().await.map_err(crate::Error::from)?)),
+        None => Ok(None),
     }
 }
 
 pub(super) async fn list(projections: &Projections, cx: &Context) -> Result<Report, CliError> {
     let statuses = projections.statuses(cx).await?;
+    let horizon = horizon(cx).await?;
     let mut text = String::new();
     if statuses.is_empty() {
         text.push_str("no projections registered\n");
@@ -155,7 +199,7 @@ pub(super) async fn list(projections: &Projections, cx: &Context) -> Result<Repo
             s.sink,
             s.generation,
             s.checkpoint.as_deref().unwrap_or("none"),
-            lag_text(s),
+            lag_text(s, horizon.as_ref()),
         );
     }
     Ok(Report::new(
@@ -173,10 +217,11 @@ async fn status_once(
         Some(name) => vec![projections.status(cx, name).await?],
         None => projections.statuses(cx).await?,
     };
+    let horizon = horizon(cx).await?;
     let mut text = String::new();
     for s in &statuses {
         let _ = writeln!(text, "{} ({}, generation {})", s.name, s.sink, s.generation);
-        let _ = writeln!(text, "  lag:          {}", lag_text(s));
+        let _ = writeln!(text, "  lag:          {}", lag_text(s, horizon.as_ref()));
         let _ = writeln!(
             text,
             "  checkpoint:   {}",
@@ -185,10 +230,10 @@ async fn status_once(
         let _ = writeln!(
             text,
             "  runner:       {}",
-            if s.runner_active {
-                "running (its lock is held)"
-            } else {
-                "not running"
+            match (s.runner_active, s.halted.is_some()) {
+                (true, _) => "running (its lock is held)",
+                (false, true) => "halted (no runner holds its lock)",
+                (false, false) => "not running",
             }
         );
         if s.rebuilding || s.generations.len() > 1 {
@@ -206,26 +251,34 @@ async fn status_once(
         let _ = writeln!(text, "  dead letters: {}", s.dead_letters);
     }
     let mut horizon_json = Value::Null;
-    if let Some(pg) = cx.store.as_postgres() {
-        let horizon = pg.horizon().await.map_err(crate::Error::from)?;
+    if let Some(horizon) = &horizon {
         if horizon.is_held() {
             let _ = writeln!(
                 text,
-                "read horizon held: {} committed events wait behind open transactions",
-                horizon.waiting_events
+                "read horizon held back: {} behind open appending transactions",
+                match horizon.waiting_events {
+                    1 => "1 committed event waits".to_owned(),
+                    n => format!("{n} committed events wait"),
+                }
             );
             for holder in &horizon.holders {
                 let _ = writeln!(
                     text,
-                    "  pid {} ({}), open {:.1} s: {}",
+                    "  pid {} ({}, {}), open {:.1} s: {}",
                     holder.pid,
                     holder.state.as_deref().unwrap_or("?"),
+                    holder
+                        .application_name
+                        .as_deref()
+                        .filter(|a| !a.is_empty())
+                        .unwrap_or("no application name"),
                     holder.transaction_age_secs,
                     holder.query.as_deref().unwrap_or("")
                 );
             }
         }
         horizon_json = json!({
+            "held_back": horizon.is_held(),
             "waiting_events": horizon.waiting_events,
             "holders": horizon.holders.iter().map(|h| json!({
                 "pid": h.pid,
@@ -360,6 +413,98 @@ pub(super) async fn rebuild(
     Ok(Report::new(text, json))
 }
 
+/// `projections rebuild --all`: every read model, one after the other, each
+/// reported whatever became of the others; process managers are skipped
+/// with the reason. Fails (after the report) when any rebuild failed.
+pub(super) async fn rebuild_all(
+    projections: &Projections,
+    cx: &Context,
+    restart: bool,
+) -> Result<Report, CliError> {
+    let (mut text, mut rebuilt, mut skipped, mut failed) =
+        (String::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut first_failure: Option<CliError> = None;
+    for name in projections.names() {
+        if !projections.rebuildable(&name)? {
+            let reason = "a process manager: a replay cannot repeat its reactions";
+            let _ = writeln!(text, "{name}: skipped ({reason})");
+            skipped.push(json!({ "projection": name, "reason": reason }));
+            continue;
+        }
+        match projections
+            .rebuild(cx, &name, restart, progress_printer(&name))
+            .await
+        {
+            Ok(report) => {
+                text.push_str(&report_text(&report));
+                rebuilt.push(report_json(&report));
+            }
+            Err(error) => {
+                let error = CliError::from(error);
+                let _ = writeln!(text, "{name}: failed: {}", error.message());
+                failed.push(json!({ "projection": name, "error": error.to_json() }));
+                first_failure.get_or_insert(error);
+            }
+        }
+    }
+    let json = json!({ "rebuilt": rebuilt, "skipped": skipped, "failed": failed });
+    match first_failure {
+        None => Ok(Report::new(text, json)),
+        Some(error) => Err(error.with_report(Report::new(text, json))),
+    }
+}
+
+/// `projections run`: the runners until SIGINT or SIGTERM.
+pub(super) async fn run(
+    projections: &Projections,
+    cx: &Context,
+    names: &[String],
+) -> Result<Report, CliError> {
+    let names = if names.is_empty() {
+        projections.names()
+    } else {
+        names.to_vec()
+    };
+    eprintln!(
+        "running {} ({}); one runner per projection is active across processes, the others stand by; \
+         SIGINT or SIGTERM stops after the batch in hand",
+        match names.len() {
+            1 => "1 projection".to_owned(),
+            n => format!("{n} projections"),
+        },
+        names.join(", ")
+    );
+    projections.run_some(cx, &names, shutdown_signal()).await?;
+    Ok(Report::new(
+        "stopped\n".to_owned(),
+        json!({ "stopped": true, "projections": names }),
+    ))
+}
+
+/// Resolves on SIGINT or SIGTERM: what a long-running command (`projections
+/// run`, an application's server) stops on.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = terminate.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
 pub(super) async fn dead_letters(
     projections: &Projections,
     cx: &Context,
@@ -450,16 +595,16 @@ pub(super) async fn execute(
             status(projections, cx, name.as_deref(), watch).await
         }
         ProjectionsCommand::Rebuild { name, all, restart } => {
-            let names = if *all {
-                projections.names()
+            if *all {
+                rebuild_all(projections, cx, *restart).await
             } else {
-                name.iter().cloned().collect()
-            };
-            rebuild(projections, cx, names, *restart).await
+                rebuild(projections, cx, name.iter().cloned().collect(), *restart).await
+            }
         }
         ProjectionsCommand::Reset { name } => {
             rebuild(projections, cx, vec![name.clone()], true).await
         }
         ProjectionsCommand::DeadLetters(command) => dead_letters(projections, cx, command).await,
+        ProjectionsCommand::Run { names } => run(projections, cx, names).await,
     }
 }

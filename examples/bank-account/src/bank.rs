@@ -1,19 +1,21 @@
 //! [`Bank`]: the application service. Every command goes through the
-//! repository, then the read models and the transfer saga catch up in this
-//! process (under their runner locks, so several processes share the work),
-//! so what a command returns is already visible to the next query.
+//! repository and returns once it is written; it then waits, for a bounded
+//! time, until the read models show it (read-your-writes, whoever runs the
+//! projections: `serve`, a `projections run` worker, or this process when
+//! nobody does), and says whether they do. A write is never reported as
+//! failed because a read model lags.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use es_app::projections::{Context, Projections, ProjectionsError};
+use es_app::projections::{Context, Halt, Lag, LagReason, Projections, Visibility};
 use es_app::{Config, Kv, Store};
 use es_core::{
     BoxFuture, Checkpoint, CommandOptions, Crypto, EventStore, ForgetOutcome, IdempotencyKey,
     KvSink, Repository, StreamVersion,
 };
-use es_projections::{Reactions, Reactor, RunnerError, SearchIndex};
+use es_projections::{Reactions, Reactor, SearchIndex};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -26,9 +28,16 @@ use crate::transfer::{Transfer, TransferCommand, TransferSaga, TransferStatus, t
 
 /// The search index's directory under the data directory.
 const SEARCH_DIR: &str = "search/accounts";
-/// How long a command waits for the read models and the saga to settle when
-/// another process holds their runners.
-const SETTLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a command waits, by default, for the read models (and a
+/// transfer for its saga) to show it before it returns anyway, saying they
+/// lag.
+pub const DEFAULT_WAIT: Duration = Duration::from_secs(2);
+/// How long a forget waits for every read model to purge the owner before it
+/// returns (saying which have not yet).
+const FORGET_WAIT: Duration = Duration::from_secs(30);
+/// The read models' names.
+const BALANCES: &str = "balances";
+const SEARCH: &str = "account-search";
 
 /// An account as the read model shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -61,7 +70,8 @@ pub struct SearchResult {
 pub struct TransferOutcome {
     /// The transfer's id.
     pub transfer: String,
-    /// `completed` (the others are errors).
+    /// `completed`, or `pending` when the saga had not settled it within the
+    /// wait (it goes on; refused and compensated transfers are errors).
     pub status: &'static str,
     /// The account debited.
     pub from: String,
@@ -71,6 +81,11 @@ pub struct TransferOutcome {
     pub amount: u64,
     /// Whether this was a retry of a transfer already made with the same key.
     pub deduplicated: bool,
+    /// Whether the read models showed the transfer when this returned.
+    pub visible: bool,
+    /// The read models that did not, and why (empty when visible).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub lagging: Vec<Lag>,
 }
 
 /// What a write command did.
@@ -82,8 +97,14 @@ pub struct Receipt {
     pub version: u64,
     /// Whether this was a retry that wrote nothing.
     pub deduplicated: bool,
-    /// The balance after the command (from the read model).
+    /// The balance now: from the read model when it shows the command, from
+    /// the account's own events otherwise.
     pub balance: u64,
+    /// Whether the read models showed the command when this returned.
+    pub visible: bool,
+    /// The read models that did not, and why (empty when visible).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub lagging: Vec<Lag>,
 }
 
 /// The application's read models and saga, registered for the runners and the
@@ -146,6 +167,8 @@ pub struct Bank {
     registry: Projections,
     cx: Context,
     data_dir: PathBuf,
+    /// How long a command waits for the read models to show it.
+    wait: Duration,
 }
 
 impl std::fmt::Debug for Bank {
@@ -186,6 +209,7 @@ impl Bank {
                 crypto: Some(crypto),
             },
             data_dir: config.data_dir().to_owned(),
+            wait: DEFAULT_WAIT,
         };
         Ok((bank, notice))
     }
@@ -200,66 +224,62 @@ impl Bank {
         &self.registry
     }
 
-    /// Runs the read models and the saga until they have read the log as far
-    /// as this process's last write (`target`), or, without one, as far as it
-    /// goes now; each under its runner lock, so that concurrent processes
-    /// share the work (whoever holds a lock brings that model forward for
-    /// everyone).
+    /// How long commands wait for the read models to show them
+    /// ([`DEFAULT_WAIT`] unless set).
+    #[must_use]
+    pub fn with_wait(mut self, wait: Duration) -> Self {
+        self.wait = wait;
+        self
+    }
+
+    /// Runs every read model and the saga in this process until `shutdown`
+    /// resolves: what `serve` does beside the HTTP API. One runner per
+    /// projection is active across processes; the others stand by.
     ///
     /// # Errors
     ///
-    /// A store or read model failure, a saga that halted, or no progress to
-    /// `target` within 30 seconds.
-    pub async fn settle(&self, target: Option<Checkpoint>) -> Result<(), Error> {
-        let settle = async {
-            loop {
-                let read = match self.registry.catch_up(&self.cx).await {
-                    Ok(read) => read,
-                    // This process's runner lost its lock (its connection
-                    // died) and another runner moved on: the stale one was
-                    // fenced without writing. Take the lock again.
-                    Err(ProjectionsError::Runner(RunnerError::Fenced { .. })) => {
-                        tokio::time::sleep(Duration::from_millis(20)).await;
-                        continue;
-                    }
-                    Err(error) => return Err(error.into()),
-                };
-                let reached = match target {
-                    // Without a target: until a pass finds nothing new.
-                    None => read.iter().all(|(_, n)| *n == 0),
-                    // A write of ours may not be readable yet (an older
-                    // transaction of another process still open holds the
-                    // read horizon): go round until every model is past it.
-                    Some(target) => {
-                        let mut reached = true;
-                        for name in self.registry.names() {
-                            if self
-                                .registry
-                                .checkpoint(&name)
-                                .await?
-                                .is_none_or(|c| c < target)
-                            {
-                                reached = false;
-                            }
-                        }
-                        reached
-                    }
-                };
-                if reached {
-                    return Ok::<(), Error>(());
+    /// Never in practice: runners are retried, not given up.
+    pub async fn run_projections(
+        &self,
+        shutdown: impl std::future::Future<Output = ()> + Send,
+    ) -> Result<(), Error> {
+        self.registry.run_all(&self.cx, shutdown).await?;
+        Ok(())
+    }
+
+    /// Waits (at most the bank's wait) until every read model and the saga
+    /// have passed `target`.
+    async fn visible(&self, target: Option<Checkpoint>) -> Visibility {
+        match target {
+            Some(target) => self.registry.wait_for(&self.cx, target, self.wait).await,
+            None => Visibility {
+                lagging: Vec::new(),
+            },
+        }
+    }
+
+    /// Before a read of `name`: catches it up if nobody runs it; a halted
+    /// model is the error `read_model_halted`.
+    async fn fresh(&self, name: &str) -> Result<(), Error> {
+        let seen = self.registry.refresh(&self.cx, &[name], self.wait).await?;
+        for lag in seen.lagging {
+            match lag.reason {
+                LagReason::Halted(halt) => return Err(halted(&lag.projection, &halt)),
+                reason => {
+                    tracing::warn!(projection = %lag.projection, ?reason, "the read model could not be caught up; reading it as it is")
                 }
-                tokio::time::sleep(Duration::from_millis(5)).await;
             }
-        };
-        tokio::time::timeout(SETTLE_TIMEOUT, settle)
-            .await
-            .map_err(|_| {
-                Error::Unavailable(
-                    "the read models did not catch up within 30 s: a runner is stuck or halted \
-                     (see `projections status`)"
-                        .into(),
-                )
-            })?
+        }
+        Ok(())
+    }
+
+    /// The projections that are halted, with where and why.
+    ///
+    /// # Errors
+    ///
+    /// The store or a read model failed.
+    pub async fn halted(&self) -> Result<Vec<(String, Halt)>, Error> {
+        Ok(self.registry.halted(&self.cx).await?)
     }
 
     fn options(key: Option<IdempotencyKey>) -> CommandOptions {
@@ -279,14 +299,33 @@ impl Bank {
             .accounts
             .execute_with(account.as_str(), command, Self::options(key))
             .await?;
-        self.settle(done.checkpoint).await?;
-        let view = self.account(account).await?;
+        // Written: from here on, nothing may report a failure.
+        let seen = self.visible(done.checkpoint).await;
+        let balance = match self.balance_of(account, seen.visible()).await {
+            Ok(balance) => balance,
+            Err(error) => {
+                tracing::warn!(error = %error, "the balance after a written command cannot be read");
+                None
+            }
+        };
         Ok(Receipt {
             account: account.to_string(),
             version: done.version.get(),
             deduplicated: done.deduplicated,
-            balance: view.balance,
+            balance: balance.unwrap_or_default(),
+            visible: seen.visible(),
+            lagging: seen.lagging,
         })
+    }
+
+    /// The balance now: from the read model when it shows the command
+    /// (`visible`), else from the account's events.
+    async fn balance_of(&self, account: &AccountId, visible: bool) -> Result<Option<u64>, Error> {
+        if visible && let Ok(view) = self.account(account).await {
+            return Ok(Some(view.balance));
+        }
+        let loaded = self.accounts.load(account.as_str()).await?;
+        Ok(Some(loaded.state.balance.get()))
     }
 
     /// Opens an account.
@@ -397,29 +436,60 @@ impl Bank {
                 Self::options(key),
             )
             .await?;
-        // Each step of the saga appends the next event: settle until the
-        // transfer is over (or the saga stops making progress).
+        // Written. Each step of the saga appends the next event: wait until
+        // the transfer is over, or the wait is.
         let mut target = done.checkpoint;
-        let deadline = tokio::time::Instant::now() + SETTLE_TIMEOUT;
-        let transfer = loop {
-            self.settle(target).await?;
-            let loaded = self.transfers.load(id.as_str()).await?;
-            if loaded.state.status.is_settled() || tokio::time::Instant::now() > deadline {
-                break loaded.state;
+        let deadline = tokio::time::Instant::now() + self.wait;
+        let (transfer, seen) = loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let seen = match target {
+                Some(target) => self.registry.wait_for(&self.cx, target, left).await,
+                None => Visibility {
+                    lagging: Vec::new(),
+                },
+            };
+            let loaded = match self.transfers.load(id.as_str()).await {
+                Ok(loaded) => loaded.state,
+                Err(error) => {
+                    tracing::warn!(%error, "a written transfer cannot be read back");
+                    break (None, seen);
+                }
+            };
+            let halted = seen
+                .lagging
+                .iter()
+                .any(|l| matches!(l.reason, LagReason::Halted(_)));
+            if loaded.status.is_settled() || halted || tokio::time::Instant::now() >= deadline {
+                break (Some(loaded), seen);
             }
-            let head = self
-                .cx
-                .store
-                .read_stream(
-                    &Repository::<Transfer, Store>::stream_id(id.as_str())?,
-                    StreamVersion::INITIAL,
-                    100,
-                )
-                .await?;
-            target = head
-                .last()
-                .map(es_core::RecordedEvent::checkpoint)
-                .or(target);
+            let head = match Repository::<Transfer, Store>::stream_id(id.as_str()) {
+                Ok(stream) => self
+                    .cx
+                    .store
+                    .read_stream(&stream, StreamVersion::INITIAL, 100)
+                    .await
+                    .ok()
+                    .and_then(|events| events.last().map(es_core::RecordedEvent::checkpoint)),
+                Err(_) => None,
+            };
+            if head.is_some() && head == target && seen.visible() {
+                // Nothing new yet: the saga's next step is on its way.
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            target = head.or(target);
+        };
+        let pending = |seen: Visibility| TransferOutcome {
+            transfer: id.to_string(),
+            status: "pending",
+            from: from.to_string(),
+            to: to.to_string(),
+            amount: amount.get(),
+            deduplicated: done.deduplicated,
+            visible: false,
+            lagging: seen.lagging,
+        };
+        let Some(transfer) = transfer else {
+            return Ok(pending(seen));
         };
         match transfer.status {
             TransferStatus::Completed => Ok(TransferOutcome {
@@ -429,15 +499,14 @@ impl Bank {
                 to: to.to_string(),
                 amount: amount.get(),
                 deduplicated: done.deduplicated,
+                visible: seen.visible(),
+                lagging: seen.lagging,
             }),
             status if status.is_settled() => Err(Error::TransferNotCompleted {
                 transfer: id.to_string(),
                 status,
             }),
-            status => Err(Error::TransferPending {
-                transfer: id.to_string(),
-                status: status.name(),
-            }),
+            _ => Ok(pending(seen)),
         }
     }
 
@@ -479,13 +548,15 @@ impl Bank {
         })
     }
 
-    /// [`account`](Self::account) after the read models caught up.
+    /// [`account`](Self::account), after catching the balances up if no
+    /// runner follows them.
     ///
     /// # Errors
     ///
-    /// As [`account`](Self::account) and [`settle`](Self::settle).
+    /// As [`account`](Self::account), and `read_model_halted` when the
+    /// balances are halted at a poison event.
     pub async fn balance(&self, account: &AccountId) -> Result<AccountView, Error> {
-        self.settle(None).await?;
+        self.fresh(BALANCES).await?;
         self.account(account).await
     }
 
@@ -503,8 +574,40 @@ impl Bank {
             let records = self.cx.store.read_stream(&stream, from, 500).await?;
             let Some(last) = records.last() else { break };
             from = last.version;
-            let events = self.accounts.decode_events(&records).await?;
+            // One undecodable event (corrupt, of an unknown type or schema
+            // version) is shown as such; it does not hide the others.
+            let events = match self.accounts.decode_events(&records).await {
+                Ok(events) => events.into_iter().map(Ok).collect(),
+                Err(_) => {
+                    let mut one_by_one = Vec::with_capacity(records.len());
+                    for record in &records {
+                        one_by_one.push(
+                            self.accounts
+                                .decode_events(std::slice::from_ref(record))
+                                .await
+                                .and_then(|mut e| e.pop().ok_or(es_core::Error::EmptyAppend)),
+                        );
+                    }
+                    one_by_one
+                }
+            };
             for (record, event) in records.iter().zip(events) {
+                let event = match event {
+                    Ok(event) => event,
+                    Err(error) => {
+                        let error = Error::from(error);
+                        out.push(json!({
+                            "version": record.version.get(),
+                            "position": record.position.get(),
+                            "event_id": record.event_id.to_string(),
+                            "type": record.event_type,
+                            "schema_version": record.schema_version,
+                            "recorded_at": record.metadata.recorded_at.to_rfc3339(),
+                            "error": { "error": error.kind(), "message": error.to_string() },
+                        }));
+                        continue;
+                    }
+                };
                 out.push(json!({
                     "version": record.version.get(),
                     "position": record.position.get(),
@@ -538,7 +641,7 @@ impl Bank {
                 "the search query is at most 200 bytes".into(),
             ));
         }
-        self.settle(None).await?;
+        self.fresh(SEARCH).await?;
         let hits = self.search.search(query, 20).await?;
         let mut results: Vec<SearchResult> = Vec::new();
         for hit in hits {
@@ -576,34 +679,49 @@ impl Bank {
         Ok(results)
     }
 
-    /// Forgets an owner: destroys their data key, then returns once every read
-    /// model has purged them (Redis keys deleted, the search index's segments
-    /// merged and old files collected, the embedded file's write-ahead log
-    /// truncated over securely deleted rows).
+    /// Forgets an owner: destroys their data key, then waits until every
+    /// read model has purged them (Redis keys deleted, the search index's
+    /// segments merged and old files collected), and truncates the embedded
+    /// file's write-ahead log over the securely deleted rows. Returns whether
+    /// the owner was forgotten now (`false`: already), and the read models
+    /// that had not purged them yet (they will; the log is truncated then by
+    /// the next forget or `projections` command).
     ///
     /// # Errors
     ///
-    /// An infrastructure failure.
-    pub async fn forget(&self, owner: &OwnerId) -> Result<bool, Error> {
+    /// An infrastructure failure before the key was destroyed.
+    pub async fn forget(&self, owner: &OwnerId) -> Result<(bool, Visibility), Error> {
         let crypto = self
             .cx
             .crypto
             .as_ref()
             .ok_or_else(|| Error::Config("no master key".into()))?;
         let outcome = crypto.forget(&self.cx.store, &owner.subject()).await?;
-        let target = match &outcome {
-            ForgetOutcome::Forgotten(result) => Some(result.checkpoint),
-            ForgetOutcome::AlreadyForgotten => None,
+        let seen = match &outcome {
+            ForgetOutcome::Forgotten(result) => {
+                self.registry
+                    .wait_for(&self.cx, result.checkpoint, self.wait.max(FORGET_WAIT))
+                    .await
+            }
+            ForgetOutcome::AlreadyForgotten => Visibility {
+                lagging: Vec::new(),
+            },
         };
-        self.settle(target).await?;
-        if let Store::Sqlite(sqlite) = &self.cx.store {
-            sqlite
-                .truncate_wal()
-                .await
-                .map_err(|e| Error::Internal(es_app::report(&e)))?;
+        if let Store::Sqlite(sqlite) = &self.cx.store
+            && let Err(error) = sqlite.truncate_wal().await
+        {
+            tracing::warn!(error = %es_app::report(&error), "the write-ahead log could not be truncated after a forget");
         }
-        Ok(matches!(outcome, ForgetOutcome::Forgotten(_)))
+        Ok((matches!(outcome, ForgetOutcome::Forgotten(_)), seen))
     }
+}
+
+/// The error of a read whose read model is halted.
+fn halted(projection: &str, halt: &Halt) -> Error {
+    Error::ReadModelHalted(format!(
+        "the read model `{projection}` is halted at event {} ({}): see `projections status` and `projections dead-letters list {projection}`",
+        halt.event_id, halt.event_type
+    ))
 }
 
 /// An account event as JSON, personal data opened or `<shredded>`.

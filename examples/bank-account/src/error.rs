@@ -37,14 +37,9 @@ pub enum Error {
         /// How it settled.
         status: TransferStatus,
     },
-    /// The transfer did not settle in time (its saga is behind or halted).
-    #[error("transfer {transfer} has not settled yet (it is {status})")]
-    TransferPending {
-        /// The transfer.
-        transfer: String,
-        /// Where it stands.
-        status: &'static str,
-    },
+    /// A read needs a read model that is halted at a poison event.
+    #[error("{0}")]
+    ReadModelHalted(String),
     /// A version conflict outlasted the retries, or an idempotency key was
     /// reused for another request.
     #[error("{0}")]
@@ -70,8 +65,8 @@ impl Error {
     /// name (`insufficient_funds`, `account_closed`, `already_exists`,
     /// `non_zero_balance`, `balance_too_large`, `same_account`,
     /// `owner_forgotten`), `transfer_refused`,
-    /// `transfer_compensated`, `transfer_pending`, `conflict`, `corrupt_data`,
-    /// `unavailable`, `config` or `internal`.
+    /// `transfer_compensated`, `conflict`, `corrupt_data`,
+    /// `read_model_halted`, `unavailable`, `config` or `internal`.
     ///
     /// ```
     /// use bank_account::Error;
@@ -88,7 +83,7 @@ impl Error {
                 TransferStatus::Compensated { .. } => "transfer_compensated",
                 _ => "transfer_refused",
             },
-            Self::TransferPending { .. } => "transfer_pending",
+            Self::ReadModelHalted(_) => "read_model_halted",
             Self::Conflict(_) => "conflict",
             Self::Corrupt(_) => "corrupt_data",
             Self::Unavailable(_) => "unavailable",
@@ -99,15 +94,15 @@ impl Error {
 
     /// The CLI's exit code, after BSD's `sysexits.h`: 64 invalid input, 65 a
     /// business rule or a transfer that did not complete, 66 not found, 69
-    /// unavailable, 70 corrupt stored data, 75 conflict or pending (try
-    /// again), 78 configuration, 1 anything else. (clap exits with 2 on a command line it cannot parse.)
+    /// unavailable or a halted read model, 70 corrupt stored data, 75
+    /// conflict (try again), 78 configuration, 1 anything else. (clap exits with 2 on a command line it cannot parse.)
     pub fn exit_code(&self) -> u8 {
         match self {
             Self::InvalidInput(_) | Self::TooLarge(_) => 64,
             Self::Rejected { .. } | Self::TransferNotCompleted { .. } => 65,
             Self::NotFound(_) => 66,
-            Self::Unavailable(_) => 69,
-            Self::Conflict(_) | Self::TransferPending { .. } => 75,
+            Self::Unavailable(_) | Self::ReadModelHalted(_) => 69,
+            Self::Conflict(_) => 75,
             Self::Corrupt(_) => 70,
             Self::Config(_) => 78,
             Self::Internal(_) => 1,
@@ -115,8 +110,8 @@ impl Error {
     }
 
     /// The HTTP status: 422 invalid input or a business rule, 404 not found,
-    /// 409 conflict, 413 too large, 503 unavailable (with `Retry-After`), 202 a transfer
-    /// still pending, 500 otherwise.
+    /// 409 conflict, 413 too large, 503 unavailable or a halted read model
+    /// (with `Retry-After`), 500 otherwise.
     pub fn http_status(&self) -> u16 {
         match self {
             Self::InvalidInput(_) | Self::Rejected { .. } | Self::TransferNotCompleted { .. } => {
@@ -125,8 +120,7 @@ impl Error {
             Self::NotFound(_) => 404,
             Self::Conflict(_) => 409,
             Self::TooLarge(_) => 413,
-            Self::Unavailable(_) => 503,
-            Self::TransferPending { .. } => 202,
+            Self::Unavailable(_) | Self::ReadModelHalted(_) => 503,
             Self::Config(_) | Self::Corrupt(_) | Self::Internal(_) => 500,
         }
     }

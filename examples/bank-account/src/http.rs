@@ -11,7 +11,14 @@
 //! | `GET /search?q=` | | 200 |
 //! | `DELETE /owners/{id}` | | 200 |
 //! | `GET /metrics` | | 200, Prometheus text |
-//! | `GET /health` | | 200 |
+//! | `GET /health` | | 200 `{"status": "ok"}`, or `"degraded"` naming the halted read models |
+//!
+//! A write answers once it is written. If the read models do not show it
+//! within the server's wait (2 s by default), it still answers its 201 or 200,
+//! with `"visible": false`, the lagging models in `"lagging"` and the header
+//! `Read-Models-Lag` naming them; a transfer the saga has not settled by then
+//! answers 202 with `"status": "pending"`. Never an error for a write that
+//! landed.
 //!
 //! Writes honour an `Idempotency-Key` header. Errors are
 //! `{"error": kind, "message": …}` with 422 (validation, business rules), 404,
@@ -76,6 +83,9 @@ fn failure(error: &Error) -> Response {
     response
 }
 
+/// The header that names the read models which do not show a write yet.
+pub const LAG_HEADER: &str = "read-models-lag";
+
 fn reply(
     result: Result<(StatusCode, Value), Error>,
     route: &'static str,
@@ -90,7 +100,19 @@ fn reply(
     metrics::histogram!("bank_http_request_seconds", "route" => route)
         .record(started.elapsed().as_secs_f64());
     match result {
-        Ok((status, body)) => (status, axum::Json(body)).into_response(),
+        Ok((status, body)) => {
+            let lagging: Vec<&str> = body["lagging"]
+                .as_array()
+                .map(|l| l.iter().filter_map(|l| l["projection"].as_str()).collect())
+                .unwrap_or_default();
+            let mut response = (status, axum::Json(&body)).into_response();
+            if !lagging.is_empty()
+                && let Ok(value) = HeaderValue::from_str(&lagging.join(", "))
+            {
+                response.headers_mut().insert(LAG_HEADER, value);
+            }
+            response
+        }
         Err(error) => failure(&error),
     }
 }
@@ -252,7 +274,9 @@ async fn transfer(
         let amount = amount(&body.amount)?;
         let key = idempotency_key(&headers)?;
         let outcome = app.bank.transfer(&from, &to, amount, key).await?;
-        let status = if outcome.deduplicated {
+        let status = if outcome.status != "completed" {
+            StatusCode::ACCEPTED
+        } else if outcome.deduplicated {
             StatusCode::OK
         } else {
             StatusCode::CREATED
@@ -324,10 +348,16 @@ async fn forget(State(app): State<App>, Path(id): Path<String>) -> Response {
     let started = Instant::now();
     let result = async {
         let owner = OwnerId::new(id)?;
-        let forgotten = app.bank.forget(&owner).await?;
+        let (forgotten, seen) = app.bank.forget(&owner).await?;
         Ok((
             StatusCode::OK,
-            json!({ "owner_id": owner.as_str(), "forgotten": true, "already_forgotten": !forgotten }),
+            json!({
+                "owner_id": owner.as_str(),
+                "forgotten": true,
+                "already_forgotten": !forgotten,
+                "visible": seen.visible(),
+                "lagging": seen.lagging,
+            }),
         ))
     }
     .await;
@@ -343,9 +373,31 @@ async fn render_metrics(State(app): State<App>) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
+/// 200 `{"status": "ok"}` when the store answers and no read model is
+/// halted; 200 `{"status": "degraded", "halted": […]}` naming each halted
+/// read model with its poison event (writes still work: taking the server
+/// out would not help); 503 when the store does not answer.
 async fn health(State(app): State<App>) -> Response {
-    match es_core::EventStore::read_all(app.bank.store(), es_core::Checkpoint::START, 1).await {
-        Ok(_) => (StatusCode::OK, axum::Json(json!({ "status": "ok" }))).into_response(),
-        Err(error) => failure(&Error::from(error)),
+    if let Err(error) =
+        es_core::EventStore::read_all(app.bank.store(), es_core::Checkpoint::START, 1).await
+    {
+        return failure(&Error::from(error));
+    }
+    match app.bank.halted().await {
+        Ok(halted) if halted.is_empty() => {
+            (StatusCode::OK, axum::Json(json!({ "status": "ok" }))).into_response()
+        }
+        Ok(halted) => {
+            let halted: Vec<Value> = halted
+                .into_iter()
+                .map(|(projection, halt)| json!({ "projection": projection, "halt": halt }))
+                .collect();
+            (
+                StatusCode::OK,
+                axum::Json(json!({ "status": "degraded", "halted": halted })),
+            )
+                .into_response()
+        }
+        Err(error) => failure(&error),
     }
 }

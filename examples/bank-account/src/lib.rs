@@ -25,7 +25,9 @@ mod read_models;
 mod transfer;
 
 pub use account::{Account, AccountCommand, AccountError, AccountEvent, Status};
-pub use bank::{AccountView, Bank, Receipt, SearchResult, TransferOutcome, describe, read_models};
+pub use bank::{
+    AccountView, Bank, DEFAULT_WAIT, Receipt, SearchResult, TransferOutcome, describe, read_models,
+};
 pub use error::Error;
 pub use ids::{AccountId, IdError, MAX_ID_LEN, OwnerId, TransferId};
 pub use money::{Cents, MoneyError};

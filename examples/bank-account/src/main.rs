@@ -27,8 +27,19 @@ struct Cli {
     config: Config,
     #[command(flatten)]
     output: Output,
+    /// How long a command waits for the read models to show its write before
+    /// it returns anyway (with a warning: the write is done).
+    #[arg(long, global = true, value_name = "SECONDS", default_value_t = 2.0, value_parser = parse_wait)]
+    wait: f64,
     #[command(subcommand)]
     command: Command,
+}
+
+fn parse_wait(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(seconds) if seconds.is_finite() && (0.0..=3600.0).contains(&seconds) => Ok(seconds),
+        _ => Err("a number of seconds from 0 to 3600".to_owned()),
+    }
 }
 
 #[derive(Subcommand)]
@@ -187,12 +198,27 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn open_bank(config: &Config) -> Result<Bank, Error> {
-    let (bank, notice) = Bank::open(config).await?;
+async fn open_bank(cli: &Cli) -> Result<Bank, Error> {
+    let (bank, notice) = Bank::open(&cli.config).await?;
     if let Some(notice) = notice {
         eprintln!("{notice}");
     }
-    Ok(bank)
+    Ok(bank.with_wait(Duration::from_secs_f64(cli.wait)))
+}
+
+/// The one warning line of a command that was written but is not yet shown
+/// by every read model.
+fn warn_lagging(lagging: &[es_app::projections::Lag]) {
+    if lagging.is_empty() {
+        return;
+    }
+    let seen = es_app::projections::Visibility {
+        lagging: lagging.to_vec(),
+    };
+    eprintln!(
+        "warning: written, but not yet shown by every read model ({}); see `projections status`",
+        seen.describe()
+    );
 }
 
 fn print(json: bool, value: &Value, text: impl FnOnce() -> String) {
@@ -220,7 +246,7 @@ async fn run(cli: &Cli) -> Result<(), Error> {
             let account = AccountId::new(account.as_str())?;
             let owner = OwnerId::new(owner_id.as_str())?;
             let initial = parse_cents(initial)?;
-            let bank = open_bank(&cli.config).await?;
+            let bank = open_bank(cli).await?;
             let receipt = bank
                 .open_account(&account, &owner, owner_name.clone(), email.clone(), initial)
                 .await?;
@@ -230,6 +256,7 @@ async fn run(cli: &Cli) -> Result<(), Error> {
                     Cents::new(receipt.balance).unwrap_or_default()
                 )
             });
+            warn_lagging(&receipt.lagging);
         }
         Command::Deposit {
             account,
@@ -245,7 +272,7 @@ async fn run(cli: &Cli) -> Result<(), Error> {
             let account = AccountId::new(account.as_str())?;
             let amount = parse_amount(amount)?;
             let key = idempotency_key.as_deref().map(parse_key).transpose()?;
-            let bank = open_bank(&cli.config).await?;
+            let bank = open_bank(cli).await?;
             let receipt = if deposit {
                 bank.deposit(&account, amount, key).await?
             } else {
@@ -263,6 +290,7 @@ async fn run(cli: &Cli) -> Result<(), Error> {
                     Cents::new(receipt.balance).unwrap_or_default()
                 )
             });
+            warn_lagging(&receipt.lagging);
         }
         Command::Transfer {
             from,
@@ -274,26 +302,36 @@ async fn run(cli: &Cli) -> Result<(), Error> {
             let to = AccountId::new(to.as_str())?;
             let amount = parse_amount(amount)?;
             let key = idempotency_key.as_deref().map(parse_key).transpose()?;
-            let bank = open_bank(&cli.config).await?;
+            let bank = open_bank(cli).await?;
             let outcome = bank.transfer(&from, &to, amount, key).await?;
             print(json, &to_json(&outcome), || {
-                format!(
-                    "transfer {} completed: {amount} from {from} to {to}",
-                    outcome.transfer
-                )
+                if outcome.status == "completed" {
+                    format!(
+                        "transfer {} completed: {amount} from {from} to {to}",
+                        outcome.transfer
+                    )
+                } else {
+                    format!(
+                        "transfer {} of {amount} from {from} to {to} is requested and {}: \
+                         the saga settles it",
+                        outcome.transfer, outcome.status
+                    )
+                }
             });
+            warn_lagging(&outcome.lagging);
         }
         Command::Close { account } => {
             let account = AccountId::new(account.as_str())?;
-            let bank = open_bank(&cli.config).await?;
+            let bank = open_bank(cli).await?;
             let receipt = bank.close(&account).await?;
             print(json, &to_json(&receipt), || {
                 format!("closed account {account}")
             });
+            warn_lagging(&receipt.lagging);
         }
         Command::Balance { account } => {
             let account = AccountId::new(account.as_str())?;
-            let bank = open_bank(&cli.config).await?;
+            let bank = open_bank(cli).await?;
             let view = bank.balance(&account).await?;
             print(json, &to_json(&view), || {
                 format!(
@@ -307,7 +345,7 @@ async fn run(cli: &Cli) -> Result<(), Error> {
         }
         Command::History { account } => {
             let account = AccountId::new(account.as_str())?;
-            let bank = open_bank(&cli.config).await?;
+            let bank = open_bank(cli).await?;
             let events = bank.history(&account).await?;
             print(
                 json,
@@ -321,7 +359,14 @@ async fn run(cli: &Cli) -> Result<(), Error> {
                                 e["version"],
                                 e["type"].as_str().unwrap_or_default(),
                                 e["recorded_at"].as_str().unwrap_or_default(),
-                                e["data"]
+                                match e.get("error") {
+                                    Some(error) => format!(
+                                        "cannot be read ({}): {}",
+                                        error["error"].as_str().unwrap_or_default(),
+                                        error["message"].as_str().unwrap_or_default()
+                                    ),
+                                    None => e["data"].to_string(),
+                                }
                             )
                         })
                         .collect::<Vec<_>>()
@@ -330,7 +375,7 @@ async fn run(cli: &Cli) -> Result<(), Error> {
             );
         }
         Command::Search { query } => {
-            let bank = open_bank(&cli.config).await?;
+            let bank = open_bank(cli).await?;
             let results = bank.search(query).await?;
             print(json, &to_json(&results), || {
                 if results.is_empty() {
@@ -346,11 +391,17 @@ async fn run(cli: &Cli) -> Result<(), Error> {
         }
         Command::Forget { owner_id } => {
             let owner = OwnerId::new(owner_id.as_str())?;
-            let bank = open_bank(&cli.config).await?;
-            let forgotten = bank.forget(&owner).await?;
+            let bank = open_bank(cli).await?;
+            let (forgotten, seen) = bank.forget(&owner).await?;
             print(
                 json,
-                &json!({ "owner_id": owner.as_str(), "forgotten": true, "already_forgotten": !forgotten }),
+                &json!({
+                    "owner_id": owner.as_str(),
+                    "forgotten": true,
+                    "already_forgotten": !forgotten,
+                    "visible": seen.visible(),
+                    "lagging": seen.lagging,
+                }),
                 || {
                     if forgotten {
                         format!(
@@ -361,9 +412,10 @@ async fn run(cli: &Cli) -> Result<(), Error> {
                     }
                 },
             );
+            warn_lagging(&seen.lagging);
         }
-        Command::Demo => demo(&cli.config).await?,
-        Command::Serve { addr } => serve(&cli.config, *addr).await?,
+        Command::Demo => demo(cli).await?,
+        Command::Serve { addr } => serve(cli, *addr).await?,
         Command::Migrate
         | Command::Projections(_)
         | Command::Streams(_)
@@ -373,38 +425,51 @@ async fn run(cli: &Cli) -> Result<(), Error> {
     Ok(())
 }
 
-async fn serve(config: &Config, addr: SocketAddr) -> Result<(), Error> {
+async fn serve(cli: &Cli, addr: SocketAddr) -> Result<(), Error> {
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
         .map_err(|e| Error::Internal(format!("cannot install the metrics recorder: {e}")))?;
-    let bank = Arc::new(open_bank(config).await?);
-    // Writes by other processes reach the read models without a request here.
-    let background = Arc::clone(&bank);
-    tokio::spawn(async move {
-        loop {
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            if let Err(error) = background.settle(None).await {
-                eprintln!("warning: the read models did not catch up: {error}");
-            }
-        }
-    });
+    let bank = Arc::new(open_bank(cli).await?);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| Error::Config(format!("cannot listen on {addr}: {e}")))?;
     let local = listener
         .local_addr()
         .map_err(|e| Error::Internal(e.to_string()))?;
+    // One signal stops both: the server stops accepting and finishes its
+    // requests, the runners finish the batch in hand.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        es_app::cli::shutdown_signal().await;
+        let _ = stop.send(true);
+    });
+    let until_stopped = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = stopped.wait_for(|s| *s).await;
+    };
+    // The read models and the saga follow the log in this process, woken by
+    // the store's notifications (standing by while another process runs
+    // them).
+    let runners = {
+        let bank = Arc::clone(&bank);
+        let stopped = until_stopped(stopped.clone());
+        tokio::spawn(async move { bank.run_projections(stopped).await })
+    };
     eprintln!("listening on http://{local}");
-    axum::serve(listener, http::router(bank, Some(metrics)))
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
+    let served = axum::serve(listener, http::router(Arc::clone(&bank), Some(metrics)))
+        .with_graceful_shutdown(until_stopped(stopped))
         .await
-        .map_err(|e| Error::Internal(format!("the server failed: {e}")))
+        .map_err(|e| Error::Internal(format!("the server failed: {e}")));
+    match runners.await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => eprintln!("warning: the runners stopped: {error}"),
+        Err(error) => eprintln!("warning: the runners stopped: {error}"),
+    }
+    served
 }
 
-async fn demo(config: &Config) -> Result<(), Error> {
-    let bank = open_bank(config).await?;
+async fn demo(cli: &Cli) -> Result<(), Error> {
+    let config = &cli.config;
+    let bank = open_bank(cli).await?;
     let run = &uuid::Uuid::now_v7().simple().to_string()[20..];
     let id = |name: &str| AccountId::new(format!("{name}-{run}"));
     let (alice, bob) = (id("alice")?, id("bob")?);
@@ -491,7 +556,8 @@ async fn demo(config: &Config) -> Result<(), Error> {
             .collect::<Vec<_>>()
             .join(", ")
     );
-    bank.forget(&ada).await?;
+    let (_, seen) = bank.forget(&ada).await?;
+    warn_lagging(&seen.lagging);
     println!("forgot Ada (owner {ada}): her data key is destroyed and every read model purged");
     let hits = bank.search("lovelace").await?;
     println!("search \"lovelace\" now: {} result(s)", hits.len());
