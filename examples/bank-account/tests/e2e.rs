@@ -8,6 +8,8 @@ mod cli;
 mod forget;
 #[path = "e2e/http.rs"]
 mod http;
+#[path = "e2e/runners.rs"]
+mod runners;
 #[path = "e2e/secrets.rs"]
 mod secrets;
 #[path = "e2e/stored.rs"]

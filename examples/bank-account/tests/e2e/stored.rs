@@ -37,10 +37,18 @@ async fn refused(env: &Env, account: &str, version: u32, damage: &str, says: &st
     )
     .await;
     let before = events(env, account).await;
-    let message = env
-        .run(&["history", "--account", account])
-        .fails("corrupt_data", 70);
+    // The history shows every event; the damaged one says what is wrong with
+    // it instead of hiding the others.
+    let history = env.run(&["--json", "history", "--account", account]).json();
+    let shown = &history["events"][version as usize - 1];
+    assert_eq!(shown["version"], version, "{history}");
+    assert_eq!(shown["error"]["error"], "corrupt_data", "{history}");
+    let message = shown["error"]["message"].as_str().unwrap_or_default();
     assert!(message.contains(says), "{message}");
+    let readable = history["events"]
+        .as_array()
+        .map_or(0, |e| e.iter().filter(|e| e.get("data").is_some()).count());
+    assert_eq!(readable as i64, before - 1, "{history}");
     env.run(&["deposit", "--account", account, "--amount", "5"])
         .fails("corrupt_data", 70);
     assert_eq!(

@@ -192,6 +192,49 @@ impl Env {
         .ok();
     }
 
+    /// The store this backend's binary uses, opened from the test.
+    pub(crate) async fn store(&self) -> es_app::Store {
+        let mut config = es_app::Config::embedded(self.data_dir());
+        if let Some(url) = &self.database_url {
+            config = config.with_database_url(url.clone());
+        }
+        es_app::Store::connect(&config).await.expect("the store")
+    }
+
+    /// Starts `projections run` (a worker with no HTTP) and returns once it
+    /// says it runs.
+    pub(crate) fn worker(&self) -> Worker {
+        let mut child = self
+            .command()
+            .args(["projections", "run"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the worker starts");
+        let mut stderr = child.stderr.take().expect("stderr");
+        let mut seen = String::new();
+        let mut byte = [0u8; 1];
+        loop {
+            match stderr.read(&mut byte) {
+                Ok(1) => {
+                    seen.push(char::from(byte[0]));
+                    if seen.starts_with("running") && seen.ends_with('\n') {
+                        break;
+                    }
+                }
+                _ => {
+                    let _ = child.kill();
+                    panic!("the worker exited before running: {seen}");
+                }
+            }
+        }
+        std::thread::spawn(move || {
+            let mut sink = Vec::new();
+            let _ = stderr.read_to_end(&mut sink);
+        });
+        Worker { child }
+    }
+
     /// Starts `serve` on a free port.
     pub(crate) fn serve(&self) -> Server {
         let mut child = self
@@ -234,8 +277,28 @@ impl Env {
 
 /// A running `bank-account serve`, killed when dropped.
 pub(crate) struct Server {
-    child: Child,
+    pub(crate) child: Child,
     pub(crate) addr: SocketAddr,
+}
+
+/// A running `bank-account projections run`, killed when dropped.
+pub(crate) struct Worker {
+    pub(crate) child: Child,
+}
+
+impl Worker {
+    /// Kills it as a crash would (SIGKILL).
+    pub(crate) fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 impl Drop for Server {

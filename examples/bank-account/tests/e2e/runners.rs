@@ -1,0 +1,281 @@
+//! The write path: runners run on their own (`serve`, `projections run`),
+//! a command returns when it is written, whoever runs the projections, and
+//! a written command is never reported as failed.
+
+use std::time::{Duration, Instant};
+
+use es_core::{EventStore, ExpectedVersion, Metadata, NewEvent, StreamId};
+use serde_json::{Value, json};
+
+use crate::support::{Env, on_both_backends};
+
+on_both_backends!(
+    concurrent_writers_beside_a_server_all_return_written,
+    a_killed_runner_is_taken_over_by_a_standby,
+    a_poison_event_halts_visibly_and_commands_keep_working,
+    the_embedded_cli_alone_catches_up_itself,
+);
+
+/// Polls `ready` (every 50 ms, at most 20 s).
+async fn eventually(what: &str, mut ready: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !ready() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A command's JSON answer: written, and no error (a warning at most).
+#[track_caller]
+fn written(run: &crate::support::Run) -> Value {
+    assert_eq!(
+        run.code, 0,
+        "a written command was reported as failed: {run:?}"
+    );
+    let json = run.json();
+    assert!(json.get("error").is_none(), "{run:?}");
+    assert!(json["visible"].is_boolean(), "{run:?}");
+    json
+}
+
+fn statuses(env: &Env) -> Vec<Value> {
+    env.run(&["projections", "status"]).ok()["projections"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+async fn concurrent_writers_beside_a_server_all_return_written(env: &Env) {
+    let server = env.serve();
+    env.open("c-1", "owner-c", "Ada", 0);
+    // 4 CLI processes and 4 HTTP clients deposit at once.
+    let http = futures::future::join_all((0..4).map(|i| {
+        let server = &server;
+        async move {
+            let mut answers = Vec::new();
+            for n in 0..8 {
+                let key = format!("http-{i}-{n}");
+                answers.push(
+                    server
+                        .post(
+                            "/accounts/c-1/deposits",
+                            &[("Idempotency-Key", key.as_str())],
+                            &json!({"amount": 1}),
+                        )
+                        .await,
+                );
+            }
+            answers
+        }
+    }));
+    let (runs, answers) = std::thread::scope(|scope| {
+        let cli: Vec<_> = (0..4)
+            .map(|i| {
+                scope.spawn(move || {
+                    (0..8)
+                        .map(|n| {
+                            let key = format!("cli-{i}-{n}");
+                            env.run(&[
+                                "deposit",
+                                "--account",
+                                "c-1",
+                                "--amount",
+                                "1",
+                                "--idempotency-key",
+                                &key,
+                            ])
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let answers =
+            tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(http));
+        let runs: Vec<_> = cli
+            .into_iter()
+            .flat_map(|t| t.join().expect("a client thread"))
+            .collect();
+        (runs, answers)
+    });
+    for run in &runs {
+        written(run);
+    }
+    for answer in answers.into_iter().flatten() {
+        assert_eq!(answer.status, 201, "{answer:?}");
+        assert!(answer.json()["visible"].is_boolean(), "{answer:?}");
+    }
+    assert_eq!(env.balance("c-1"), 64);
+    assert_eq!(server.get("/accounts/c-1").await.json()["balance"], 64);
+}
+
+async fn a_killed_runner_is_taken_over_by_a_standby(env: &Env) {
+    env.open("k-1", "owner-k", "Ada", 0);
+    let active = env.worker();
+    eventually("the first worker to run every projection", || {
+        statuses(env).iter().all(|s| s["runner_active"] == true)
+    })
+    .await;
+    let standby = env.worker();
+    let mut deposited = 0;
+    for n in 0..10 {
+        written(&env.run(&[
+            "deposit",
+            "--account",
+            "k-1",
+            "--amount",
+            "1",
+            "--idempotency-key",
+            &format!("k-{n}"),
+        ]));
+        deposited += 1;
+    }
+    // Mid-stream: the active runner dies as a crash would.
+    active.kill();
+    for n in 10..20 {
+        written(&env.run(&[
+            "deposit",
+            "--account",
+            "k-1",
+            "--amount",
+            "1",
+            "--idempotency-key",
+            &format!("k-{n}"),
+        ]));
+        deposited += 1;
+    }
+    // The standby took over: every projection is run again, and catches up
+    // without losing or doubling anything.
+    eventually("the standby to take over and catch up", || {
+        statuses(env)
+            .iter()
+            .all(|s| s["runner_active"] == true && s["lag_events"] == 0)
+    })
+    .await;
+    assert_eq!(env.balance("k-1"), deposited);
+    // A write now is visible at once: the standby follows the log.
+    let after = written(&env.run(&["deposit", "--account", "k-1", "--amount", "1"]));
+    assert_eq!(after["visible"], true, "{after}");
+    assert_eq!(after["balance"], deposited + 1);
+    for s in statuses(env) {
+        assert_eq!(s["dead_letters"], 0, "{s}");
+    }
+    drop(standby);
+}
+
+/// Appends an event that no projection can decode (a schema version from
+/// the future) to a stream of its own, through the store's real append.
+async fn append_poison(env: &Env) -> String {
+    let store = env.store().await;
+    let event = NewEvent {
+        event_id: es_core::EventId::new(),
+        event_type: "Deposited".into(),
+        schema_version: 99,
+        payload: vec![0xff, 0x00],
+        metadata: Metadata::now(),
+    };
+    let id = event.event_id.to_string();
+    store
+        .append(es_core::AppendRequest::new(
+            StreamId::new("account-poison").expect("a stream id"),
+            ExpectedVersion::Any,
+            vec![event],
+        ))
+        .await
+        .expect("the poison appends");
+    id
+}
+
+async fn a_poison_event_halts_visibly_and_commands_keep_working(env: &Env) {
+    let server = env.serve();
+    env.open("h-1", "owner-h", "Ada", 100);
+    env.open("h-2", "owner-i", "Grace", 100);
+    let poison = append_poison(env).await;
+    eventually("the balances to halt at the poison event", || {
+        statuses(env)
+            .iter()
+            .any(|s| s["name"] == "balances" && s["halted"]["event_id"] == poison.as_str())
+    })
+    .await;
+
+    // Everywhere an operator looks.
+    let text = env
+        .command()
+        .args(["projections", "status", "balances"])
+        .output()
+        .expect("runs");
+    let text = String::from_utf8_lossy(&text.stdout).into_owned();
+    assert!(
+        text.contains(&format!("halted at event {poison}")),
+        "{text}"
+    );
+    assert!(!text.contains("up to date"), "{text}");
+    let health = server.get("/health").await;
+    assert_eq!(health.status, 200, "{health:?}");
+    let health = health.json();
+    assert_eq!(health["status"], "degraded", "{health}");
+    assert!(
+        health["halted"]
+            .as_array()
+            .is_some_and(|h| h.iter().any(|h| h["projection"] == "balances")),
+        "{health}"
+    );
+    let metrics = server.get("/metrics").await.body;
+    assert!(
+        metrics.contains("es_projection_halted{projection=\"balances\"} 1"),
+        "{metrics}"
+    );
+
+    // Reads of the halted model answer one kind; commands still work.
+    env.run(&["balance", "--account", "h-1"])
+        .fails("read_model_halted", 69);
+    let read = server.get("/accounts/h-1").await;
+    assert_eq!(read.status, 503, "{read:?}");
+    assert_eq!(read.json()["error"], "read_model_halted");
+    let deposit = written(&env.run(&["deposit", "--account", "h-2", "--amount", "5"]));
+    assert_eq!(deposit["visible"], false, "{deposit}");
+    assert_eq!(deposit["balance"], 105, "{deposit}");
+    assert!(
+        deposit["lagging"].as_array().is_some_and(|l| l
+            .iter()
+            .any(|l| l["projection"] == "balances" && l["reason"]["reason"] == "halted")),
+        "{deposit}"
+    );
+    let over_http = server
+        .post("/accounts/h-2/deposits", &[], &json!({"amount": 5}))
+        .await;
+    assert_eq!(over_http.status, 201, "{over_http:?}");
+    assert!(
+        over_http.headers.contains("read-models-lag: balances"),
+        "{over_http:?}"
+    );
+    env.run(&["history", "--account", "h-2"]).ok();
+
+    // The operator skips the event: the runners go on by themselves.
+    for name in ["balances", "account-search"] {
+        env.run(&["projections", "dead-letters", "skip", name, &poison])
+            .ok();
+    }
+    eventually("the read models to go on after the skip", || {
+        env.run(&["balance", "--account", "h-2"]).json()["balance"] == 110
+    })
+    .await;
+    assert_eq!(server.get("/health").await.json()["status"], "ok");
+}
+
+async fn the_embedded_cli_alone_catches_up_itself(env: &Env) {
+    // No server, no worker: each command catches the read models up itself
+    // and lets go of every lock before it exits.
+    env.open("e-1", "owner-e", "Ada Lovelace", 10);
+    let deposit = written(&env.run(&["deposit", "--account", "e-1", "--amount", "5"]));
+    assert_eq!(deposit["visible"], true, "{deposit}");
+    assert_eq!(env.balance("e-1"), 15);
+    let found = env.run(&["search", "lovelace"]).ok();
+    assert_eq!(found[0]["account"], "e-1", "{found}");
+    // And a server started afterwards takes the runners (no lock is left).
+    let server = env.serve();
+    let deposit = server
+        .post("/accounts/e-1/deposits", &[], &json!({"amount": 5}))
+        .await;
+    assert_eq!(deposit.status, 201, "{deposit:?}");
+    assert_eq!(deposit.json()["visible"], true, "{deposit:?}");
+}
