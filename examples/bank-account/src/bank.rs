@@ -266,7 +266,7 @@ impl Bank {
             match lag.reason {
                 LagReason::Halted(halt) => return Err(halted(&lag.projection, &halt)),
                 reason => {
-                    tracing::warn!(projection = %lag.projection, ?reason, "the read model could not be caught up; reading it as it is")
+                    tracing::warn!(projection = %lag.projection, ?reason, "the read model could not be caught up; reading it as it is");
                 }
             }
         }

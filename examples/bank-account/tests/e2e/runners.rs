@@ -14,6 +14,7 @@ on_both_backends!(
     a_killed_runner_is_taken_over_by_a_standby,
     a_poison_event_halts_visibly_and_commands_keep_working,
     the_embedded_cli_alone_catches_up_itself,
+    rebuild_all_rebuilds_every_read_model_and_names_the_saga_it_skips,
 );
 
 /// Polls `ready` (every 50 ms, at most 20 s).
@@ -278,4 +279,53 @@ async fn the_embedded_cli_alone_catches_up_itself(env: &Env) {
         .await;
     assert_eq!(deposit.status, 201, "{deposit:?}");
     assert_eq!(deposit.json()["visible"], true, "{deposit:?}");
+}
+
+async fn rebuild_all_rebuilds_every_read_model_and_names_the_saga_it_skips(env: &Env) {
+    env.open("r-1", "owner-r", "Ada Lovelace", 10);
+    let json = env.run(&["projections", "rebuild", "--all"]).ok();
+    let rebuilt: Vec<&str> = json["rebuilt"]
+        .as_array()
+        .expect("the rebuilds")
+        .iter()
+        .filter_map(|r| r["projection"].as_str())
+        .collect();
+    assert_eq!(rebuilt, ["balances", "account-search"], "{json}");
+    assert!(
+        json["rebuilt"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["to"] == 2),
+        "{json}"
+    );
+    assert_eq!(json["skipped"][0]["projection"], "transfer-saga", "{json}");
+    assert!(
+        json["skipped"][0]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("process manager")),
+        "{json}"
+    );
+    assert_eq!(json["failed"], json!([]), "{json}");
+    // The text form prints each result.
+    let text = env
+        .command()
+        .args(["projections", "rebuild", "--all"])
+        .output()
+        .expect("runs");
+    assert!(text.status.success(), "{text:?}");
+    let text = String::from_utf8_lossy(&text.stdout).into_owned();
+    assert!(
+        text.contains("balances: generation 3 is live (was 2)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("account-search: generation 3 is live (was 2)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("transfer-saga: skipped (a process manager"),
+        "{text}"
+    );
+    assert_eq!(env.balance("r-1"), 10);
 }
