@@ -4,11 +4,16 @@
 //! builds generation `n + 1` beside the live generation `n`):
 //!
 //! - `{prefix}live`: the live generation's number (missing: 1);
-//! - `{prefix}g{n}:{key}`: a value of generation `n`, a plain Redis string;
-//! - `{prefix}g{n}:__tags:{subject}`: a Redis set of the keys tagged with a
+//! - `{prefix}g{n}:v:{key}`: a value of generation `n`, a plain Redis string;
+//! - `{prefix}g{n}:t:{subject}`: a Redis set of the keys tagged with a
 //!   subject;
-//! - `{prefix}g{n}:__checkpoint:{projection}`: a projection's checkpoint, as
-//!   the [`Checkpoint`]'s display text.
+//! - `{prefix}g{n}:c:{projection}`: a projection's checkpoint, as the
+//!   [`Checkpoint`]'s display text.
+//!
+//! The three spaces are told apart by the letter after the generation, so no
+//! application key, whatever its bytes, can name a tag set or a checkpoint:
+//! the key spaces are disjoint by construction, not by a list of refused
+//! names.
 //!
 //! A commit is one Lua script (`redis/commit.lua`, run with `EVALSHA`): it
 //! refuses a generation older than the live one, compares the stored
@@ -35,17 +40,19 @@ static SWITCH: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("red
 static READ: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         "local g = redis.call('GET', KEYS[1]) or '1'\n\
-         return redis.call('GET', ARGV[1] .. 'g' .. g .. ':' .. ARGV[2])",
+         return redis.call('GET', ARGV[1] .. 'g' .. g .. ':v:' .. ARGV[2])",
     )
 });
 
 /// The live generation's key, after the prefix.
 const LIVE: &str = "live";
 
-/// Where tag sets live, after the prefix.
-const TAGS: &str = "__tags:";
-/// Where checkpoints live, after the prefix.
-const CHECKPOINTS: &str = "__checkpoint:";
+/// Where values live, after the generation.
+const VALUES: &str = "v:";
+/// Where tag sets live, after the generation.
+const TAGS: &str = "t:";
+/// Where checkpoints live, after the generation.
+const CHECKPOINTS: &str = "c:";
 /// Keys per `SCAN` page, `MGET` and `UNLINK`.
 const PAGE: usize = 500;
 
@@ -58,8 +65,8 @@ const PAGE: usize = 500;
 /// [`SinkError::Unavailable`], which the runner retries, and the next calls
 /// reconnect.
 ///
-/// Keys starting with `__tags:` or `__checkpoint:` are reserved for the
-/// sink's own records: writing or reading one is refused.
+/// Any UTF-8 key is the application's: the sink's own records (tags,
+/// checkpoints) live in key spaces of their own.
 ///
 /// ```
 /// use es_core::Checkpoint;
@@ -190,7 +197,6 @@ impl RedisKv {
     /// # }).unwrap();
     /// ```
     pub async fn get(&self, key: &str) -> Result<Option<String>, SinkError> {
-        refuse_reserved(key)?;
         let value: Option<Vec<u8>> = match self.binding.pinned_generation() {
             Some(generation) => {
                 ::redis::cmd("GET")
@@ -237,13 +243,10 @@ impl RedisKv {
     }
 
     async fn keys_in(&self, generation: u64) -> Result<Vec<String>, SinkError> {
-        let prefix = self.generation_prefix(generation);
+        let prefix = self.value_key(generation, "");
         let mut keys = Vec::new();
         for key in self.scan(&prefix).await? {
-            let key = utf8(key.get(prefix.len()..).unwrap_or_default().to_vec())?;
-            if !is_reserved(&key) {
-                keys.push(key);
-            }
+            keys.push(utf8(key.get(prefix.len()..).unwrap_or_default().to_vec())?);
         }
         keys.sort_unstable();
         Ok(keys)
@@ -390,7 +393,7 @@ impl RedisKv {
     }
 
     fn value_key(&self, generation: u64, key: &str) -> String {
-        format!("{}g{generation}:{key}", self.prefix)
+        format!("{}g{generation}:{VALUES}{key}", self.prefix)
     }
 
     fn tags_key(&self, generation: u64, subject: &str) -> String {
@@ -447,22 +450,18 @@ impl Sink for RedisKv {
         for op in batch.compacted().into_ops() {
             match op {
                 KvOp::Set { key, value } => {
-                    refuse_reserved(&key)?;
                     let at = keys.index(self.value_key(generation, &key));
                     ops.extend([b"set".to_vec(), at, value.into_bytes()]);
                 }
                 KvOp::Delete { key } => {
-                    refuse_reserved(&key)?;
                     let at = keys.index(self.value_key(generation, &key));
                     ops.extend([b"del".to_vec(), at]);
                 }
                 KvOp::IncrBy { key, delta } => {
-                    refuse_reserved(&key)?;
                     let at = keys.index(self.value_key(generation, &key));
                     ops.extend([b"incr".to_vec(), at, delta.to_string().into_bytes()]);
                 }
                 KvOp::Tag { subject, key } => {
-                    refuse_reserved(&key)?;
                     let at = keys.index(self.tags_key(generation, &subject));
                     ops.extend([b"tag".to_vec(), at, key.into_bytes()]);
                 }
@@ -477,7 +476,7 @@ impl Sink for RedisKv {
             .arg(if expected.is_some() { "1" } else { "0" })
             .arg(expected.map(|c| c.to_string()).unwrap_or_default())
             .arg(next.to_string())
-            .arg(self.generation_prefix(generation))
+            .arg(self.value_key(generation, ""))
             .arg(generation)
             .arg(ops);
         let reply: Value = script
@@ -528,14 +527,19 @@ impl Generations for RedisKv {
     /// Found with `SCAN` over the checkpoint keys.
     async fn generations(&self) -> Result<Vec<u64>, SinkError> {
         let pattern = format!("{}g*:{CHECKPOINTS}*", glob_escape(&self.prefix));
+        // The pattern's `*` also matches values whose key holds `:c:`: keep
+        // only `g<digits>:c:…`.
         let mut generations: Vec<u64> = self
             .scan_pattern(&pattern)
             .await?
             .iter()
             .filter_map(|key| {
                 let rest = key.get(self.prefix.len() + 1..)?;
-                let digits = rest.split(|b| *b == b':').next()?;
-                std::str::from_utf8(digits).ok()?.parse().ok()
+                let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+                if digits == 0 || !rest[digits..].starts_with(b":c:") {
+                    return None;
+                }
+                std::str::from_utf8(&rest[..digits]).ok()?.parse().ok()
             })
             .collect();
         generations.sort_unstable();
@@ -633,23 +637,6 @@ impl KeyIndex {
         });
         at.to_string().into_bytes()
     }
-}
-
-fn is_reserved(key: &str) -> bool {
-    key.starts_with(TAGS) || key.starts_with(CHECKPOINTS)
-}
-
-fn refuse_reserved(key: &str) -> Result<(), SinkError> {
-    if is_reserved(key) {
-        return Err(SinkError::Failed {
-            message: format!(
-                "a key of {} bytes starts with `{TAGS}` or `{CHECKPOINTS}`, reserved by the redis sink",
-                key.len()
-            ),
-            source: None,
-        });
-    }
-    Ok(())
 }
 
 fn parse_checkpoint(stored: Vec<u8>) -> Result<Checkpoint, SinkError> {

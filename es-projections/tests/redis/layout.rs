@@ -26,10 +26,10 @@ async fn every_key_lives_under_the_prefix() {
     assert_eq!(
         dump(&redis_url(), &p).await,
         owned(&[
-            (&format!("{p}g1:__checkpoint:balances"), &["7:7"]),
-            (&format!("{p}g1:__tags:subject-1"), &["owner"]),
-            (&format!("{p}g1:n"), &["3"]),
-            (&format!("{p}g1:owner"), &["Ada"]),
+            (&format!("{p}g1:c:balances"), &["7:7"]),
+            (&format!("{p}g1:t:subject-1"), &["owner"]),
+            (&format!("{p}g1:v:n"), &["3"]),
+            (&format!("{p}g1:v:owner"), &["Ada"]),
         ])
     );
     assert_eq!(kv.keys().await.unwrap(), ["n", "owner"]);
@@ -44,7 +44,7 @@ async fn every_key_lives_under_the_prefix() {
     assert_eq!(
         dump(&redis_url(), &p).await,
         owned(&[
-            (&format!("{p}g2:__checkpoint:balances"), &["7:7"]),
+            (&format!("{p}g2:c:balances"), &["7:7"]),
             (&format!("{p}live"), &["2"]),
         ])
     );
@@ -80,7 +80,7 @@ async fn a_malformed_stored_checkpoint_is_a_failure_not_a_fence() {
     let kv = fresh_kv().await;
     let mut connection = raw(&redis_url()).await;
     let _: () = redis::cmd("SET")
-        .arg(format!("{}g1:__checkpoint:p", kv.prefix()))
+        .arg(format!("{}g1:c:p", kv.prefix()))
         .arg("garbage")
         .query_async(&mut connection)
         .await
@@ -97,28 +97,44 @@ async fn a_malformed_stored_checkpoint_is_a_failure_not_a_fence() {
     kv.drop_all().await.unwrap();
 }
 
+/// The repro of a hostile account id: `__tags` and `__checkpoint` were once
+/// reserved names, and a key under them broke every later commit. Now any key
+/// is the application's, next to the sink's own records.
 #[tokio::test]
-async fn the_reserved_key_names_are_refused() {
+async fn keys_that_look_like_the_sinks_own_are_plain_keys() {
     let kv = fresh_kv().await;
-    for key in ["__checkpoint:p", "__tags:s"] {
-        let mut batch = KvBatch::default();
-        batch.set(key, "1:1");
-        let result = kv.commit("p", batch, None, at(1)).await;
-        assert!(
-            matches!(result, Err(SinkError::Failed { .. })),
-            "{result:?}"
-        );
-        let mut batch = KvBatch::default();
-        batch.tag("s", key);
-        let result = kv.commit("p", batch, None, at(1)).await;
-        assert!(
-            matches!(result, Err(SinkError::Failed { .. })),
-            "{result:?}"
-        );
-        assert!(matches!(kv.get(key).await, Err(SinkError::Failed { .. })));
-    }
-    assert_eq!(kv.checkpoint("p").await.unwrap(), None);
-    assert!(dump(&redis_url(), kv.prefix()).await.is_empty());
+    let p = kv.prefix().to_owned();
+    let mut batch = KvBatch::default();
+    batch
+        .set("__checkpoint:p", "not a checkpoint")
+        .set("__tags:status", "open")
+        .set("c:p", "x")
+        .tag("s", "t:s")
+        .set("t:s", "y");
+    kv.commit("p", batch, None, at(1)).await.unwrap();
+    assert_eq!(kv.checkpoint("p").await.unwrap(), Some(at(1)));
+    assert_eq!(kv.get("c:p").await.unwrap().as_deref(), Some("x"));
+    assert_eq!(
+        kv.get("__tags:status").await.unwrap().as_deref(),
+        Some("open")
+    );
+    assert_eq!(kv.generations().await.unwrap(), [1]);
+    let mut batch = KvBatch::default();
+    batch.purge("s").incr_by("__checkpoint:n", 2);
+    kv.commit("p", batch, Some(at(1)), at(2)).await.unwrap();
+    assert_eq!(kv.get("t:s").await.unwrap(), None);
+    assert_eq!(kv.checkpoint("p").await.unwrap(), Some(at(2)));
+    assert_eq!(
+        kv.keys().await.unwrap(),
+        ["__checkpoint:n", "__checkpoint:p", "__tags:status", "c:p"]
+    );
+    assert!(
+        dump(&redis_url(), &p)
+            .await
+            .iter()
+            .all(|(k, _)| k.starts_with(&format!("{p}g1:"))),
+    );
+    kv.drop_all().await.unwrap();
 }
 
 #[tokio::test]

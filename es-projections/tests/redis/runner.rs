@@ -144,9 +144,7 @@ async fn forgetting_a_subject_leaves_nothing_of_it_in_redis() {
         "{everything:?}"
     );
     assert!(
-        everything
-            .iter()
-            .all(|(k, _)| !k.ends_with("__tags:owner-x")),
+        everything.iter().all(|(k, _)| !k.ends_with(":t:owner-x")),
         "the tag set went with the purge: {everything:?}"
     );
     assert_eq!(

@@ -8,7 +8,7 @@
 -- ARGV[1]   "1" when a checkpoint is expected, "0" when none is
 -- ARGV[2]   the expected checkpoint ("" when none)
 -- ARGV[3]   the next checkpoint
--- ARGV[4]   the generation's key prefix (a purge deletes `prefix .. member`,
+-- ARGV[4]   the generation's value prefix (a purge deletes `prefix .. member`,
 --           keys that cannot be declared in advance: single-instance Redis
 --           only)
 -- ARGV[5]   the generation written
