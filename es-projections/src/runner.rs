@@ -217,18 +217,37 @@ impl<P: Projection, S: EventStore + KeyStore, C: Codec> Runner<P, S, C> {
         let read = events.len();
         let span = tracing::info_span!("projection batch", projection = %name, events = read);
         async {
-            let (batch, applied, halt) = self.build(&events).await?;
+            let (batch, mut applied, mut halt) = self.build(&events).await?;
             let next = match &halt {
                 Some((at, _)) => *at,
                 None => Some(last),
             };
             if let Some(next) = next
                 && Some(next) != self.checkpoint
-                && !self.commit(batch, next).await?
             {
-                // A rebuild switched generations: nothing was written; the
-                // next step reloads the checkpoint in the live generation.
-                return Ok(Step::Committed { read, applied: 0 });
+                match self.commit(batch, next).await {
+                    Ok(true) => {}
+                    // A rebuild switched generations: nothing was written; the
+                    // next step reloads the checkpoint in the live generation.
+                    Ok(false) => return Ok(Step::Committed { read, applied: 0 }),
+                    // The sink refused the batch for good: find the event it
+                    // refuses, and give it the projection's dead-letter policy
+                    // like any poison event.
+                    Err(RunnerError::Sink(SinkError::Failed { .. })) => {
+                        let upto = next;
+                        match self.isolate(&events, upto).await? {
+                            Isolated::Done(n) => applied = n,
+                            Isolated::Superseded => {
+                                return Ok(Step::Committed { read, applied: 0 });
+                            }
+                            Isolated::Halted(n, error) => {
+                                applied = n;
+                                halt = Some((self.checkpoint, error));
+                            }
+                        }
+                    }
+                    Err(error) => return Err(error),
+                }
             }
             metrics::histogram!("es_projection_batch_seconds", "projection" => name.clone())
                 .record(started.elapsed().as_secs_f64());
@@ -360,6 +379,56 @@ impl<P: Projection, S: EventStore + KeyStore, C: Codec> Runner<P, S, C> {
             previous = Some(recorded.checkpoint());
         }
         Ok((batch, applied, None))
+    }
+
+    /// Commits `events` (up to the checkpoint `upto`) one event at a time,
+    /// after the sink refused them as one batch: an event whose own commit is
+    /// refused for good goes to the dead letters with the sink's error, and
+    /// the policy decides (halt before it, or skip past it).
+    async fn isolate(
+        &mut self,
+        events: &[RecordedEvent],
+        upto: Checkpoint,
+    ) -> Result<Isolated, RunnerError> {
+        let mut applied = 0;
+        for event in events.iter().take_while(|e| e.checkpoint() <= upto) {
+            let one = std::slice::from_ref(event);
+            let (batch, n, halt) = self.build(one).await?;
+            if let Some((_, error)) = halt {
+                // Refused before the sink (decoding, applying): already a dead
+                // letter, and the policy is to halt.
+                return Ok(Isolated::Halted(applied, error));
+            }
+            let at = event.checkpoint();
+            match self.commit(batch, at).await {
+                Ok(true) => applied += n,
+                Ok(false) => return Ok(Isolated::Superseded),
+                Err(RunnerError::Sink(error @ SinkError::Failed { .. })) => {
+                    let message = format!("the read model refused it: {error}");
+                    self.bury(event, &message).await?;
+                    if self.options.failure_policy == FailurePolicy::Halt
+                        && !self.passed.contains(&event.event_id)
+                    {
+                        return Ok(Isolated::Halted(
+                            applied,
+                            RunnerError::Halted {
+                                projection: self.projection.name().to_owned(),
+                                event_id: event.event_id,
+                                event_type: event.event_type.clone(),
+                                error: message,
+                            },
+                        ));
+                    }
+                    // Skipped: the checkpoint moves past it alone.
+                    let empty = <P::Sink as Sink>::Batch::default();
+                    if !self.commit(empty, at).await? {
+                        return Ok(Isolated::Superseded);
+                    }
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(Isolated::Done(applied))
     }
 
     /// Whether the projection reads this event.
@@ -541,6 +610,16 @@ impl<P: Projection, S: EventStore + KeyStore, C: Codec> Runner<P, S, C> {
             }
         }
     }
+}
+
+/// What [`Runner::isolate`] came to.
+enum Isolated {
+    /// Every event committed or skipped; this many changes applied.
+    Done(usize),
+    /// A rebuild switched generations meanwhile: nothing more written.
+    Superseded,
+    /// Halted at a refused event, after applying this many changes.
+    Halted(usize, RunnerError),
 }
 
 enum Decoded<E> {

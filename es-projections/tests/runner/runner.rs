@@ -149,6 +149,66 @@ async fn skip_and_record_goes_past_poison_events_and_failing_handlers() {
     assert!(dead[1].error.contains("unlucky"));
 }
 
+/// A sink that refuses an event's writes for good (here: an increment of a
+/// value that is not a number) is not a silent halt: the event is found,
+/// dead-lettered with the sink's error, and the policy decides, as for an
+/// event that does not decode.
+#[tokio::test]
+async fn an_event_the_sink_refuses_goes_through_the_dead_letter_policy() {
+    use es_core::{Checkpoint, Sink as _};
+    for policy in [FailurePolicy::Halt, FailurePolicy::SkipAndRecord] {
+        let (store, crypto) = (MemoryStore::new(), crypto());
+        let repo = repo(&store, &crypto);
+        for id in ["q", "r"] {
+            repo.execute(id, Command::Open(SubjectId::new("o").unwrap(), "O".into()))
+                .await
+                .unwrap();
+        }
+        repo.execute("q", Command::Deposit(5)).await.unwrap();
+        repo.execute("r", Command::Deposit(3)).await.unwrap();
+        repo.execute("q", Command::Deposit(7)).await.unwrap();
+        let kv = MemoryKv::new();
+        // Another writer left text where the balance of `r` goes.
+        let mut text = es_projections::KvBatch::default();
+        text.set("account-r:balance", "not a number");
+        kv.commit("other", text, None, Checkpoint::START)
+            .await
+            .unwrap();
+        let letters = MemoryDeadLetters::new();
+        let mut r = runner(&store, &kv, &crypto, &letters).with_options(RunnerOptions {
+            failure_policy: policy,
+            ..fast()
+        });
+        let drained = drain(&mut r).await;
+        let dead = letters.list("balances").await.unwrap();
+        assert_eq!(dead.len(), 1, "{policy:?}: {dead:?}");
+        assert_eq!(dead[0].stream_id.as_str(), "account-r");
+        assert!(dead[0].error.contains("refused"), "{}", dead[0].error);
+        assert_eq!(
+            kv.get("account-q:balance").as_deref(),
+            Some(if policy == FailurePolicy::Halt {
+                "5"
+            } else {
+                "12"
+            })
+        );
+        match policy {
+            FailurePolicy::Halt => {
+                assert!(
+                    matches!(drained, Err(RunnerError::Halted { .. })),
+                    "{drained:?}"
+                );
+                // Halted before it: the checkpoint is the event before.
+                assert!(r.checkpoint() < Some(dead[0].checkpoint));
+            }
+            FailurePolicy::SkipAndRecord => {
+                drained.unwrap();
+                assert_eq!(kv.get("account-r:balance").as_deref(), Some("not a number"));
+            }
+        }
+    }
+}
+
 #[tokio::test]
 async fn forgetting_a_subject_purges_its_keys() {
     let (store, crypto) = (MemoryStore::new(), crypto());
