@@ -25,12 +25,19 @@ pub struct DeadLetter {
     pub error: String,
     /// When it was recorded.
     pub recorded_at: DateTime<Utc>,
+    /// Recorded by a rebuild's runner (replaying into a new generation), not
+    /// by the live one: the live generation has not gone past it, so a later
+    /// rebuild does not skip it as decided, and it stops the rebuild's switch
+    /// unless the operator accepts it. Recording the event again from the
+    /// live runner (or an accepted switch) clears it.
+    pub replay: bool,
 }
 
 /// A boxed future, so that dead-letter stores can be held as trait objects.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// Where dead letters are kept. Recording the same event twice keeps one.
+/// Where dead letters are kept. Recording the same event twice keeps one (the
+/// first error and time), which is a replay's only while every recording was.
 pub trait DeadLetters: Send + Sync {
     /// Records a dead letter.
     fn record(&self, letter: DeadLetter) -> BoxFuture<'_, Result<(), crate::Error>>;
@@ -70,11 +77,12 @@ impl DeadLetters for MemoryDeadLetters {
                 .letters
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            if !letters
-                .iter()
-                .any(|l| l.projection == letter.projection && l.event_id == letter.event_id)
+            match letters
+                .iter_mut()
+                .find(|l| l.projection == letter.projection && l.event_id == letter.event_id)
             {
-                letters.push(letter);
+                Some(kept) => kept.replay &= letter.replay,
+                None => letters.push(letter),
             }
             Ok(())
         })

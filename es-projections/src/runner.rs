@@ -523,6 +523,7 @@ impl<P: Projection, S: EventStore + KeyStore, C: Codec> Runner<P, S, C> {
                 event_type: event.event_type.clone(),
                 error: error.to_owned(),
                 recorded_at: Utc::now(),
+                replay: self.replaying,
             })
             .await?;
         metrics::counter!("es_projection_dead_letters_total", "projection" => self.projection.name().to_owned())

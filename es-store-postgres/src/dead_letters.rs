@@ -21,6 +21,7 @@ impl DeadLetters for PgStore {
                 .bind(&letter.event_type)
                 .bind(&letter.error)
                 .bind(letter.recorded_at)
+                .bind(letter.replay)
                 .execute(self.pool())
                 .await
                 .map_err(|e| store_error("recording a dead letter", e))?;
@@ -50,6 +51,7 @@ impl DeadLetters for PgStore {
                         event_type: row.try_get("event_type").map_err(get)?,
                         error: row.try_get("error").map_err(get)?,
                         recorded_at: row.try_get("recorded_at").map_err(get)?,
+                        replay: row.try_get("replay").map_err(get)?,
                     })
                 })
                 .collect()

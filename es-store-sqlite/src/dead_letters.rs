@@ -26,6 +26,7 @@ impl DeadLetters for SqliteStore {
                 .bind(&letter.event_type)
                 .bind(&letter.error)
                 .bind(to_micros(letter.recorded_at))
+                .bind(letter.replay)
                 .execute(&mut *tx.tx)
                 .await;
             match done {
@@ -63,6 +64,7 @@ impl DeadLetters for SqliteStore {
                         event_type: row.try_get("event_type").map_err(get)?,
                         error: row.try_get("error").map_err(get)?,
                         recorded_at: from_micros(recorded_at, CONTEXT)?,
+                        replay: row.try_get("replay").map_err(get)?,
                     })
                 })
                 .collect()

@@ -513,6 +513,7 @@ pub async fn dead_letters_record_list_and_remove<D: crate::DeadLetters + ?Sized>
             1_700_000_000_000_000 + i64::try_from(n).unwrap_or(0),
         )
         .expect("time"),
+        replay: false,
     };
     let (a, b, c) = (letter("p", 1), letter("p", 2), letter("q", 3));
     for l in [&a, &b, &c, &a] {
@@ -525,5 +526,39 @@ pub async fn dead_letters_record_list_and_remove<D: crate::DeadLetters + ?Sized>
     assert_eq!(store.list("q").await.expect("list"), vec![c]);
     assert!(store.remove("p", a.event_id).await.expect("remove"));
     assert!(!store.remove("p", a.event_id).await.expect("remove again"));
-    assert_eq!(store.list("p").await.expect("list"), vec![b]);
+    assert_eq!(store.list("p").await.expect("list"), vec![b.clone()]);
+
+    // A rebuild's letter is a replay's until the live runner records the
+    // event too (or an accepted switch records it again, not replaying).
+    let replayed = crate::DeadLetter {
+        replay: true,
+        ..letter("p", 4)
+    };
+    store
+        .record(replayed.clone())
+        .await
+        .expect("record a replay's");
+    store.record(replayed.clone()).await.expect("again");
+    assert_eq!(
+        store.list("p").await.expect("list"),
+        vec![b.clone(), replayed.clone()]
+    );
+    store
+        .record(crate::DeadLetter {
+            replay: false,
+            error: "another error".into(),
+            ..replayed.clone()
+        })
+        .await
+        .expect("record live");
+    assert_eq!(
+        store.list("p").await.expect("list"),
+        vec![
+            b,
+            crate::DeadLetter {
+                replay: false,
+                ..replayed
+            }
+        ]
+    );
 }
