@@ -8,7 +8,7 @@ use es_core::{
     NewEvent, RecordedEvent, StreamId,
 };
 use es_store_postgres::PgStore;
-use sqlx::Executor;
+use sqlx::{Executor, Postgres, Transaction};
 
 pub(crate) fn stream(name: &str) -> StreamId {
     StreamId::new(name).expect("valid stream id")
@@ -41,6 +41,18 @@ pub(crate) async fn append(
 /// its own transaction id and an early position) and holds it open for `hold`
 /// before committing: the out-of-order commit the global read must survive.
 pub(crate) async fn held_append(store: &PgStore, s: &StreamId, hold: Duration) -> EventId {
+    let (tx, id) = open_append(store, s).await;
+    tokio::time::sleep(hold).await;
+    tx.commit().await.expect("commit");
+    id
+}
+
+/// Begins a transaction that appends one event to `s` by hand and returns it
+/// open: the caller commits or rolls it back.
+pub(crate) async fn open_append(
+    store: &PgStore,
+    s: &StreamId,
+) -> (Transaction<'static, Postgres>, EventId) {
     let id = EventId::new();
     loop {
         let mut tx = store.pool().begin().await.expect("begin");
@@ -70,10 +82,23 @@ pub(crate) async fn held_append(store: &PgStore, s: &StreamId, hold: Duration) -
         .execute(&mut *tx)
         .await
         .expect("insert");
-        tokio::time::sleep(hold).await;
-        tx.commit().await.expect("commit");
-        return id;
+        return (tx, id);
     }
+}
+
+/// Begins a transaction that touches no event table but draws a transaction
+/// id (`how` is its one statement) and returns it open, with its backend pid.
+pub(crate) async fn open_bystander(
+    store: &PgStore,
+    how: &'static str,
+) -> (Transaction<'static, Postgres>, i32) {
+    let mut tx = store.pool().begin().await.expect("begin");
+    let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(&mut *tx)
+        .await
+        .expect("pid");
+    (&mut *tx).execute(how).await.expect("bystander statement");
+    (tx, pid)
 }
 
 /// A subscriber: reads the global log in small batches from a checkpoint and
