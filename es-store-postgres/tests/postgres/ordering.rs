@@ -9,7 +9,7 @@ use es_store_postgres::testing::fresh_store;
 use futures::future::join_all;
 use proptest::prelude::*;
 
-use crate::support::{Tail, append, held_append, stream};
+use crate::support::{Tail, append, append_by_hand, held_append, stream};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sixteen_writers_at_one_version_one_winner_per_round() {
@@ -174,16 +174,17 @@ proptest! {
 async fn transaction_ids_order_numerically_across_digit_boundaries() {
     let store = fresh_store().await;
     for (xid, version) in [("10", 1), ("9", 2), ("100", 3), ("99", 4)] {
-        sqlx::query(
-            "INSERT INTO es_events (transaction_id, stream_id, version, event_id, event_type,
-                                    schema_version, payload, recorded_at)
-             VALUES ($1::text::xid8, 'digits', $2, gen_random_uuid(), 'X', 1, '\\x00', now())",
+        append_by_hand(
+            &store,
+            sqlx::query(
+                "INSERT INTO es_events (transaction_id, stream_id, version, event_id, event_type,
+                                        schema_version, payload, recorded_at)
+                 VALUES ($1::text::xid8, 'digits', $2, gen_random_uuid(), 'X', 1, '\\x00', now())",
+            )
+            .bind(xid)
+            .bind(i64::from(version)),
         )
-        .bind(xid)
-        .bind(i64::from(version))
-        .execute(store.pool())
-        .await
-        .expect("insert");
+        .await;
     }
     let mut tail = Tail::new();
     tail.until(&store, 4, 1).await;

@@ -7,7 +7,7 @@ use es_core::{
     AppendRequest, AppendResult, Checkpoint, Error, EventId, EventStore, ExpectedVersion, Metadata,
     NewEvent, RecordedEvent, StreamId,
 };
-use es_store_postgres::PgStore;
+use es_store_postgres::{PgStore, mark_appender};
 use sqlx::{Executor, Postgres, Transaction};
 
 pub(crate) fn stream(name: &str) -> StreamId {
@@ -47,8 +47,9 @@ pub(crate) async fn held_append(store: &PgStore, s: &StreamId, hold: Duration) -
     id
 }
 
-/// Begins a transaction that appends one event to `s` by hand and returns it
-/// open: the caller commits or rolls it back.
+/// Begins a transaction that appends one event to `s` by hand (marked as an
+/// appender first, as the store's own appends are) and returns it open: the
+/// caller commits or rolls it back.
 pub(crate) async fn open_append(
     store: &PgStore,
     s: &StreamId,
@@ -56,6 +57,7 @@ pub(crate) async fn open_append(
     let id = EventId::new();
     loop {
         let mut tx = store.pool().begin().await.expect("begin");
+        mark_appender(&mut tx).await.expect("mark");
         // The store's own rule (see es_streams.last_xid): only a transaction
         // younger than the stream's last writer may append to it.
         let bumped = sqlx::query(
@@ -99,6 +101,18 @@ pub(crate) async fn open_bystander(
         .expect("pid");
     (&mut *tx).execute(how).await.expect("bystander statement");
     (tx, pid)
+}
+
+/// Runs `sql` as a marked appender transaction of its own: for events
+/// inserted by hand.
+pub(crate) async fn append_by_hand<'q>(
+    store: &PgStore,
+    sql: sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>,
+) {
+    let mut tx = store.pool().begin().await.expect("begin");
+    mark_appender(&mut tx).await.expect("mark");
+    sql.execute(&mut *tx).await.expect("insert");
+    tx.commit().await.expect("commit");
 }
 
 /// A subscriber: reads the global log in small batches from a checkpoint and
