@@ -103,6 +103,33 @@ pub(crate) async fn open_bystander(
     (tx, pid)
 }
 
+/// A transaction that appends nothing but holds a transaction id for `hold`,
+/// then commits or rolls back: it must not hold subscribers back, and letting
+/// readers pass it must not make them skip an appender.
+pub(crate) async fn bystander(store: &PgStore, writes_a_table: bool, hold: Duration, commit: bool) {
+    let how = if writes_a_table {
+        "INSERT INTO bystanders VALUES (1)"
+    } else {
+        "SELECT pg_current_xact_id()"
+    };
+    let (tx, _) = open_bystander(store, how).await;
+    tokio::time::sleep(hold).await;
+    if commit {
+        tx.commit().await.expect("commit");
+    } else {
+        tx.rollback().await.expect("rollback");
+    }
+}
+
+/// Creates the table that [`bystander`]s write.
+pub(crate) async fn create_bystanders_table(store: &PgStore) {
+    store
+        .pool()
+        .execute("CREATE TABLE bystanders (n int)")
+        .await
+        .expect("create bystanders");
+}
+
 /// Runs `sql` as a marked appender transaction of its own: for events
 /// inserted by hand.
 pub(crate) async fn append_by_hand<'q>(
