@@ -36,6 +36,16 @@ pub enum Error {
         next_xid: u64,
     },
 
+    /// [`mark_appender`](crate::mark_appender) was called in a transaction
+    /// that had already written (it has a transaction id) without the mark.
+    /// Subscribers may have read past it already, so its events could be
+    /// skipped: mark first, before any write, in a new transaction.
+    #[error(
+        "the transaction wrote before it was marked as an appender: call mark_appender first, \
+         before any write"
+    )]
+    AppenderMarkedLate,
+
     /// A store operation failed.
     #[error(transparent)]
     Store(#[from] es_core::Error),

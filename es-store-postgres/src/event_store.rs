@@ -14,6 +14,7 @@ use sqlx::{PgPool, Row};
 use uuid::Uuid;
 
 use crate::PgStore;
+use crate::appender::{MARK_NAMESPACE, MARK_OBJECT};
 use crate::error::{corrupt, store_error};
 
 macro_rules! append_sql {
@@ -30,9 +31,27 @@ const APPEND_ANY: &str = append_sql!("event_store/sql/bump_any.sql");
 const APPEND_NO_STREAM: &str = append_sql!("event_store/sql/bump_no_stream.sql");
 const APPEND_EXACT: &str = append_sql!("event_store/sql/bump_exact.sql");
 const APPEND_STREAM_EXISTS: &str = append_sql!("event_store/sql/bump_stream_exists.sql");
+
+/// A statement that reads below the read horizon: a comment naming it (what
+/// `pg_stat_activity` shows first), the horizon's CTEs (`read_horizon.sql`,
+/// whose `$1` and `$2` are the appender mark's keys), then the statement.
+macro_rules! below_horizon {
+    ($name:literal) => {
+        concat!(
+            "-- es-store-postgres: ",
+            $name,
+            "\n",
+            include_str!("event_store/sql/read_horizon.sql"),
+            include_str!(concat!("event_store/sql/", $name, ".sql")),
+        )
+    };
+}
+
 const READ_STREAM: &str = include_str!("event_store/sql/read_stream.sql");
-const READ_ALL: &str = include_str!("event_store/sql/read_all.sql");
-const COUNT_AFTER: &str = include_str!("event_store/sql/count_after.sql");
+const READ_ALL: &str = below_horizon!("read_all");
+const COUNT_AFTER: &str = below_horizon!("count_after");
+/// What holds the read horizon back (see [`PgStore::horizon`]).
+pub(crate) const HORIZON: &str = below_horizon!("horizon");
 const STREAM_VERSION: &str = include_str!("event_store/sql/stream_version.sql");
 const LIST_STREAMS: &str = include_str!("event_store/sql/list_streams.sql");
 const IDEMPOTENT_RESULT: &str = include_str!("event_store/sql/idempotent_result.sql");
@@ -230,7 +249,13 @@ impl PgStore {
     }
 }
 
-/// The one statement of an append, with its parameters bound.
+/// The one statement of an append, with its parameters bound: `$1` stream,
+/// `$2` batch size, `$3` expected version, `$4`..`$12` the events' columns,
+/// `$13` idempotency key, `$14` its fingerprint, `$15` and `$16` the appender
+/// mark's keys. It marks its transaction as an appender before drawing the
+/// transaction id, so it must run in a transaction of its own, or in one that
+/// took the mark first ([`crate::appender::take_mark`]): never after other
+/// writes.
 pub(crate) fn append_query(
     request: &AppendRequest,
 ) -> Result<sqlx::query::Query<'static, sqlx::Postgres, sqlx::postgres::PgArguments>, Error> {
@@ -264,7 +289,9 @@ pub(crate) fn append_query(
         .bind(columns.idempotency_keys)
         .bind(columns.headers)
         .bind(key)
-        .bind(fingerprint))
+        .bind(fingerprint)
+        .bind(MARK_NAMESPACE)
+        .bind(MARK_OBJECT))
 }
 
 impl EventStore for PgStore {
@@ -331,6 +358,8 @@ impl EventStore for PgStore {
 
     async fn read_all(&self, after: Checkpoint, limit: usize) -> Result<Vec<RecordedEvent>, Error> {
         let rows = sqlx::query(READ_ALL)
+            .bind(MARK_NAMESPACE)
+            .bind(MARK_OBJECT)
             .bind(after.commit.get().to_string())
             .bind(to_i64(after.position.get(), "position")?)
             .bind(i64::try_from(limit).unwrap_or(i64::MAX))
@@ -342,6 +371,8 @@ impl EventStore for PgStore {
 
     async fn count_after(&self, after: Checkpoint) -> Result<u64, Error> {
         let count: i64 = sqlx::query_scalar(COUNT_AFTER)
+            .bind(MARK_NAMESPACE)
+            .bind(MARK_OBJECT)
             .bind(after.commit.get().to_string())
             .bind(to_i64(after.position.get(), "position")?)
             .fetch_one(&self.pool)

@@ -4,31 +4,35 @@ use es_core::Error;
 use sqlx::Row;
 
 use crate::PgStore;
+use crate::appender::{MARK_NAMESPACE, MARK_OBJECT};
 use crate::error::store_error;
-
-const HORIZON: &str = include_str!("event_store/sql/horizon.sql");
+use crate::event_store::HORIZON;
 
 /// The state of the global read horizon.
 ///
-/// Subscribers read only events of transactions older than the oldest one still
-/// open. A long-open writing transaction (an idle `BEGIN` in a console, a stuck
-/// batch job) therefore holds every projection back; this names it.
+/// Subscribers read only events of transactions older than the oldest open
+/// transaction that appends events (one that holds the appender mark, see
+/// [`mark_appender`](crate::mark_appender)); other open transactions, writing
+/// other tables or only reading, hold nobody back. A long-open appender (an
+/// idle `BEGIN` in a console that appended by hand, a stuck batch job)
+/// therefore holds every projection back; this names it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Horizon {
     /// Committed events that no subscriber can read yet.
     pub waiting_events: u64,
-    /// Open writing transactions, oldest first: the first holds the horizon.
+    /// Open appending transactions, oldest first: the first holds the horizon.
     pub holders: Vec<HorizonHolder>,
 }
 
 impl Horizon {
-    /// Whether committed events are waiting behind an open transaction.
+    /// Whether committed events are waiting behind an open appending transaction.
     pub fn is_held(&self) -> bool {
         self.waiting_events > 0
     }
 }
 
-/// An open transaction that holds (or may hold) the read horizon.
+/// An open appending transaction that holds (or, behind an older one, will
+/// hold) the read horizon.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HorizonHolder {
     /// The backend's process id: `SELECT pg_terminate_backend(pid)` ends it.
@@ -47,6 +51,8 @@ impl PgStore {
     /// Reports whether the read horizon is held back, and by whom.
     pub async fn horizon(&self) -> Result<Horizon, Error> {
         let rows = sqlx::query(HORIZON)
+            .bind(MARK_NAMESPACE)
+            .bind(MARK_OBJECT)
             .fetch_all(self.pool())
             .await
             .map_err(|e| store_error("reading the read horizon", e))?;

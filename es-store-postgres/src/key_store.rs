@@ -6,6 +6,7 @@ use sqlx::Row;
 use sqlx::postgres::PgRow;
 
 use crate::PgStore;
+use crate::appender::take_mark;
 use crate::error::{corrupt, store_error};
 use crate::event_store::append_query;
 
@@ -152,6 +153,14 @@ impl KeyStore for PgStore {
         let failed = |e| store_error("forgetting a subject", e);
         for _ in 0..FORGET_RETRIES {
             let mut tx = self.pool().begin().await.map_err(failed)?;
+            // The transaction appends its system event: it is marked as an
+            // appender first, before the key's destruction draws its id.
+            if !take_mark(&mut tx).await.map_err(failed)? {
+                return Err(corrupt(
+                    "forgetting a subject",
+                    "a new transaction was refused the appender mark",
+                ));
+            }
             let destroyed = sqlx::query(FORGET)
                 .bind(subject.as_str())
                 .fetch_optional(&mut *tx)

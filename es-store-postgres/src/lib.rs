@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+mod appender;
 mod dead_letters;
 mod error;
 mod event_store;
@@ -18,6 +19,7 @@ use std::time::Duration;
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
+pub use appender::mark_appender;
 pub use error::Error;
 pub use horizon::{Horizon, HorizonHolder};
 pub use kv::PgKv;

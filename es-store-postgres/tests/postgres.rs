@@ -1,6 +1,8 @@
 //! es-store-postgres against a real PostgreSQL: the conformance suite (a fresh
 //! database per test), torture, faults, diagnostics and properties.
 
+#[path = "postgres/appenders.rs"]
+mod appenders;
 #[path = "postgres/conformance.rs"]
 mod conformance;
 #[path = "postgres/crypto.rs"]

@@ -10,7 +10,7 @@ use es_store_postgres::testing::fresh_store;
 use es_store_postgres::{PgStore, Wakeup};
 use sqlx::Executor;
 
-use crate::support::{append, backend_pid, events, held_append, stream, terminate};
+use crate::support::{append, append_by_hand, backend_pid, events, held_append, stream, terminate};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backend_killed_mid_append_leaves_no_partial_batch() {
@@ -97,14 +97,15 @@ async fn a_database_from_a_younger_cluster_is_refused() {
         .await
         .expect("its own events are fine");
     // What a restore into a younger cluster looks like: ids from its future.
-    sqlx::query(
-        "INSERT INTO es_events (transaction_id, stream_id, version, event_id, event_type,
-                                schema_version, payload, recorded_at)
-         VALUES ('900000000000'::xid8, 'restored', 1, gen_random_uuid(), 'X', 1, '\\x00', now())",
+    append_by_hand(
+        &store,
+        sqlx::query(
+            "INSERT INTO es_events (transaction_id, stream_id, version, event_id, event_type,
+                                    schema_version, payload, recorded_at)
+             VALUES ('900000000000'::xid8, 'restored', 1, gen_random_uuid(), 'X', 1, '\\x00', now())",
+        ),
     )
-    .execute(store.pool())
-    .await
-    .expect("insert");
+    .await;
     match store.check_cluster().await {
         Err(es_store_postgres::Error::YoungerCluster {
             max_stored,

@@ -9,7 +9,11 @@ use es_store_postgres::testing::fresh_store;
 use futures::future::join_all;
 use proptest::prelude::*;
 
-use crate::support::{Tail, append, held_append, stream};
+use rand::{Rng, SeedableRng};
+
+use crate::support::{
+    Tail, append, append_by_hand, bystander, create_bystanders_table, held_append, stream,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sixteen_writers_at_one_version_one_winner_per_round() {
@@ -79,6 +83,26 @@ async fn a_tailing_reader_sees_every_event_once_despite_out_of_order_commits() {
             3
         })
     });
+    // Transactions that append nothing but hold a transaction id, and commit
+    // or roll back at random: readers pass them, and must still not pass an
+    // appender.
+    let seed: u64 = rand::random();
+    create_bystanders_table(&store).await;
+    let bystanders = (0..4u64).map(|b| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let mut rng = rand::rngs::StdRng::seed_from_u64(seed ^ b);
+            for _ in 0..30 {
+                bystander(
+                    &store,
+                    rng.random_bool(0.5),
+                    Duration::from_millis(rng.random_range(0..30)),
+                    rng.random_bool(0.5),
+                )
+                .await;
+            }
+        })
+    });
     let mut tail = Tail::new();
     let reader = async {
         // Read while everything is in flight.
@@ -87,14 +111,22 @@ async fn a_tailing_reader_sees_every_event_once_despite_out_of_order_commits() {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
     };
-    let (written, held, ()) = tokio::join!(join_all(writers), join_all(holders), reader);
+    let (written, held, passed, ()) = tokio::join!(
+        join_all(writers),
+        join_all(holders),
+        join_all(bystanders),
+        reader
+    );
+    for task in passed {
+        task.expect("bystander");
+    }
     let total: usize = written
         .into_iter()
         .map(|r| r.expect("writer"))
         .sum::<usize>()
         + held.into_iter().map(|r| r.expect("holder")).sum::<usize>();
     tail.until(&store, total, 7).await;
-    assert_eq!(tail.seen.len(), total, "nothing extra");
+    assert_eq!(tail.seen.len(), total, "nothing extra (seed {seed})");
     tail.assert_exactly_once_in_stream_order();
     assert!(
         tail.late_arrivals > 0,
@@ -104,15 +136,31 @@ async fn a_tailing_reader_sees_every_event_once_despite_out_of_order_commits() {
 
 #[derive(Debug, Clone)]
 enum Op {
-    Append { stream: u8, events: usize },
-    Held { stream: u8, hold_ms: u64 },
-    Read { batch: usize },
+    Append {
+        stream: u8,
+        events: usize,
+    },
+    Held {
+        stream: u8,
+        hold_ms: u64,
+    },
+    Bystander {
+        writes_a_table: bool,
+        hold_ms: u64,
+        commit: bool,
+    },
+    Read {
+        batch: usize,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         4 => (0u8..4, 1usize..5).prop_map(|(stream, events)| Op::Append { stream, events }),
         2 => (4u8..6, 1u64..25).prop_map(|(stream, hold_ms)| Op::Held { stream, hold_ms }),
+        2 => (any::<bool>(), 1u64..25, any::<bool>()).prop_map(|(writes_a_table, hold_ms, commit)| {
+            Op::Bystander { writes_a_table, hold_ms, commit }
+        }),
         3 => (1usize..6).prop_map(|batch| Op::Read { batch }),
     ]
 }
@@ -120,8 +168,9 @@ fn op() -> impl Strategy<Value = Op> {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
 
-    /// Random interleavings of appends, late-committing appends and reads: the
-    /// reader never skips an event and never sees one twice.
+    /// Random interleavings of appends, late-committing appends, transactions
+    /// that append nothing and commit or roll back, and reads: the reader never
+    /// skips an event and never sees one twice.
     #[test]
     fn random_interleavings_never_skip(ops in prop::collection::vec(op(), 1..40)) {
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -131,6 +180,7 @@ proptest! {
             .expect("runtime");
         runtime.block_on(async {
             let store = fresh_store().await;
+            create_bystanders_table(&store).await;
             let mut tail = Tail::new();
             let mut in_flight = Vec::new();
             let mut total = 0;
@@ -150,6 +200,12 @@ proptest! {
                         total += 1;
                         in_flight.push(tokio::spawn(async move {
                             held_append(&store, &stream(&format!("p-{s}")), Duration::from_millis(hold_ms)).await;
+                        }));
+                    }
+                    Op::Bystander { writes_a_table, hold_ms, commit } => {
+                        let store = store.clone();
+                        in_flight.push(tokio::spawn(async move {
+                            bystander(&store, writes_a_table, Duration::from_millis(hold_ms), commit).await;
                         }));
                     }
                     Op::Read { batch } => {
@@ -174,16 +230,17 @@ proptest! {
 async fn transaction_ids_order_numerically_across_digit_boundaries() {
     let store = fresh_store().await;
     for (xid, version) in [("10", 1), ("9", 2), ("100", 3), ("99", 4)] {
-        sqlx::query(
-            "INSERT INTO es_events (transaction_id, stream_id, version, event_id, event_type,
-                                    schema_version, payload, recorded_at)
-             VALUES ($1::text::xid8, 'digits', $2, gen_random_uuid(), 'X', 1, '\\x00', now())",
+        append_by_hand(
+            &store,
+            sqlx::query(
+                "INSERT INTO es_events (transaction_id, stream_id, version, event_id, event_type,
+                                        schema_version, payload, recorded_at)
+                 VALUES ($1::text::xid8, 'digits', $2, gen_random_uuid(), 'X', 1, '\\x00', now())",
+            )
+            .bind(xid)
+            .bind(i64::from(version)),
         )
-        .bind(xid)
-        .bind(i64::from(version))
-        .execute(store.pool())
-        .await
-        .expect("insert");
+        .await;
     }
     let mut tail = Tail::new();
     tail.until(&store, 4, 1).await;

@@ -7,8 +7,8 @@ use es_core::{
     AppendRequest, AppendResult, Checkpoint, Error, EventId, EventStore, ExpectedVersion, Metadata,
     NewEvent, RecordedEvent, StreamId,
 };
-use es_store_postgres::PgStore;
-use sqlx::Executor;
+use es_store_postgres::{PgStore, mark_appender};
+use sqlx::{Executor, Postgres, Transaction};
 
 pub(crate) fn stream(name: &str) -> StreamId {
     StreamId::new(name).expect("valid stream id")
@@ -41,9 +41,23 @@ pub(crate) async fn append(
 /// its own transaction id and an early position) and holds it open for `hold`
 /// before committing: the out-of-order commit the global read must survive.
 pub(crate) async fn held_append(store: &PgStore, s: &StreamId, hold: Duration) -> EventId {
+    let (tx, id) = open_append(store, s).await;
+    tokio::time::sleep(hold).await;
+    tx.commit().await.expect("commit");
+    id
+}
+
+/// Begins a transaction that appends one event to `s` by hand (marked as an
+/// appender first, as the store's own appends are) and returns it open: the
+/// caller commits or rolls it back.
+pub(crate) async fn open_append(
+    store: &PgStore,
+    s: &StreamId,
+) -> (Transaction<'static, Postgres>, EventId) {
     let id = EventId::new();
     loop {
         let mut tx = store.pool().begin().await.expect("begin");
+        mark_appender(&mut tx).await.expect("mark");
         // The store's own rule (see es_streams.last_xid): only a transaction
         // younger than the stream's last writer may append to it.
         let bumped = sqlx::query(
@@ -70,10 +84,62 @@ pub(crate) async fn held_append(store: &PgStore, s: &StreamId, hold: Duration) -
         .execute(&mut *tx)
         .await
         .expect("insert");
-        tokio::time::sleep(hold).await;
-        tx.commit().await.expect("commit");
-        return id;
+        return (tx, id);
     }
+}
+
+/// Begins a transaction that touches no event table but draws a transaction
+/// id (`how` is its one statement) and returns it open, with its backend pid.
+pub(crate) async fn open_bystander(
+    store: &PgStore,
+    how: &'static str,
+) -> (Transaction<'static, Postgres>, i32) {
+    let mut tx = store.pool().begin().await.expect("begin");
+    let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(&mut *tx)
+        .await
+        .expect("pid");
+    (&mut *tx).execute(how).await.expect("bystander statement");
+    (tx, pid)
+}
+
+/// A transaction that appends nothing but holds a transaction id for `hold`,
+/// then commits or rolls back: it must not hold subscribers back, and letting
+/// readers pass it must not make them skip an appender.
+pub(crate) async fn bystander(store: &PgStore, writes_a_table: bool, hold: Duration, commit: bool) {
+    let how = if writes_a_table {
+        "INSERT INTO bystanders VALUES (1)"
+    } else {
+        "SELECT pg_current_xact_id()"
+    };
+    let (tx, _) = open_bystander(store, how).await;
+    tokio::time::sleep(hold).await;
+    if commit {
+        tx.commit().await.expect("commit");
+    } else {
+        tx.rollback().await.expect("rollback");
+    }
+}
+
+/// Creates the table that [`bystander`]s write.
+pub(crate) async fn create_bystanders_table(store: &PgStore) {
+    store
+        .pool()
+        .execute("CREATE TABLE bystanders (n int)")
+        .await
+        .expect("create bystanders");
+}
+
+/// Runs `sql` as a marked appender transaction of its own: for events
+/// inserted by hand.
+pub(crate) async fn append_by_hand<'q>(
+    store: &PgStore,
+    sql: sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>,
+) {
+    let mut tx = store.pool().begin().await.expect("begin");
+    mark_appender(&mut tx).await.expect("mark");
+    sql.execute(&mut *tx).await.expect("insert");
+    tx.commit().await.expect("commit");
 }
 
 /// A subscriber: reads the global log in small batches from a checkpoint and

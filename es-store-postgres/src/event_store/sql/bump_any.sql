@@ -1,8 +1,10 @@
 bump AS (
-    INSERT INTO es_streams AS s (stream_id, version)
-    SELECT $1, $2 WHERE NOT EXISTS (SELECT 1 FROM prior)
+    -- last_xid is given, not left to its pg_current_xact_id() default: the
+    -- default would draw the id before the mark.
+    INSERT INTO es_streams AS s (stream_id, version, last_xid)
+    SELECT $1, $2, xact.xid FROM xact WHERE NOT EXISTS (SELECT 1 FROM prior)
     ON CONFLICT (stream_id) DO UPDATE
-    SET version = s.version + $2, last_xid = pg_current_xact_id()
-    WHERE s.last_xid < pg_current_xact_id()
+    SET version = s.version + $2, last_xid = (SELECT xid FROM xact)
+    WHERE s.last_xid < (SELECT xid FROM xact)
     RETURNING s.version - $2 AS base, $3::bigint AS expected
 ),
