@@ -329,3 +329,105 @@ async fn rebuild_all_rebuilds_every_read_model_and_names_the_saga_it_skips(env: 
     );
     assert_eq!(env.balance("r-1"), 10);
 }
+
+/// The user's report: a transaction in the same database that touches
+/// another table, held open (`begin; insert …; select pg_sleep(45)`), made
+/// every write wait 30 s and fail. Now commands return at once, visible, while
+/// it is open; only a transaction that appends holds the log back, and
+/// `projections status` then names it.
+#[tokio::test(flavor = "multi_thread")]
+async fn only_an_open_appending_transaction_holds_the_log_back() {
+    use sqlx::Connection as _;
+    let env = Env::servers().await;
+    let url = env.database_url.clone().expect("postgres");
+    let server = env.serve();
+    env.open("u-1", "owner-u", "Ada", 0);
+
+    let mut unrelated = sqlx::PgConnection::connect(&url).await.expect("connect");
+    sqlx::query("BEGIN")
+        .execute(&mut unrelated)
+        .await
+        .expect("begin");
+    sqlx::query("CREATE TABLE some_other_table (x int)")
+        .execute(&mut unrelated)
+        .await
+        .expect("create");
+    sqlx::query("INSERT INTO some_other_table VALUES (1)")
+        .execute(&mut unrelated)
+        .await
+        .expect("insert");
+    for n in 0..3 {
+        let deposit = written(&env.run(&["deposit", "--account", "u-1", "--amount", "1"]));
+        assert_eq!(
+            deposit["visible"], true,
+            "deposit {n} behind an unrelated transaction: {deposit}"
+        );
+    }
+    let over_http = server
+        .post("/accounts/u-1/deposits", &[], &json!({"amount": 1}))
+        .await;
+    assert_eq!(over_http.json()["visible"], true, "{over_http:?}");
+    let status = env.run(&["projections", "status"]).ok();
+    assert_eq!(status["horizon"]["held_back"], false, "{status}");
+    assert_eq!(env.balance("u-1"), 4);
+
+    // An appending transaction held open (a batch job that marked itself and
+    // wrote an event) holds the log back, and says so.
+    let mut appender = sqlx::PgConnection::connect(&url).await.expect("connect");
+    sqlx::query("BEGIN")
+        .execute(&mut appender)
+        .await
+        .expect("begin");
+    es_store_postgres::mark_appender(&mut appender)
+        .await
+        .expect("mark");
+    sqlx::query(
+        "INSERT INTO es_events (stream_id, version, event_id, event_type, schema_version,
+                                payload, recorded_at)
+         VALUES ('batch-1', 1, gen_random_uuid(), 'Imported', 1, '\\x00', now())",
+    )
+    .execute(&mut appender)
+    .await
+    .expect("insert");
+    let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(&mut appender)
+        .await
+        .expect("pid");
+    let behind = written(&env.run(&[
+        "--wait",
+        "0.3",
+        "deposit",
+        "--account",
+        "u-1",
+        "--amount",
+        "1",
+    ]));
+    assert_eq!(behind["visible"], false, "{behind}");
+    assert_eq!(
+        behind["balance"], 5,
+        "the balance comes from the account's events: {behind}"
+    );
+    let status = env.run(&["projections", "status"]).ok();
+    assert_eq!(status["horizon"]["held_back"], true, "{status}");
+    assert_eq!(status["horizon"]["holders"][0]["pid"], pid, "{status}");
+    let text = env
+        .command()
+        .args(["projections", "status"])
+        .output()
+        .expect("runs");
+    let text = String::from_utf8_lossy(&text.stdout).into_owned();
+    assert!(text.contains("held back"), "{text}");
+    assert!(text.contains(&format!("pid {pid}")), "{text}");
+    assert!(!text.contains("up to date"), "{text}");
+
+    // Once it ends, everything is projected, nothing skipped.
+    sqlx::query("ROLLBACK")
+        .execute(&mut appender)
+        .await
+        .expect("rollback");
+    sqlx::query("ROLLBACK")
+        .execute(&mut unrelated)
+        .await
+        .expect("rollback");
+    eventually("the read models to catch up", || env.balance("u-1") == 5).await;
+}
