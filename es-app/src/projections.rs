@@ -141,6 +141,16 @@ pub enum Retried {
 
 type Hook = Box<dyn FnMut(&RebuildProgress) + Send>;
 
+/// How [`Projections::rebuild_with`] rebuilds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RebuildMode {
+    /// Drop a rebuild in progress and start over instead of resuming it.
+    pub restart: bool,
+    /// Switch even when events failed during the rebuild and were skipped
+    /// ([`Rebuild::accept_dead_letters`](es_projections::Rebuild::accept_dead_letters)).
+    pub accept_dead_letters: bool,
+}
+
 /// One registered projection, its types erased.
 trait Registered: Send + Sync {
     fn name(&self) -> String;
@@ -152,7 +162,7 @@ trait Registered: Send + Sync {
     fn rebuild<'a>(
         &'a self,
         cx: &'a Context,
-        restart: bool,
+        mode: RebuildMode,
         hook: Hook,
     ) -> BoxFuture<'a, Result<RebuildReport, ProjectionsError>>;
     fn checkpoint<'a>(&'a self) -> BoxFuture<'a, Result<Option<Checkpoint>, ProjectionsError>>;
@@ -297,7 +307,7 @@ where
     fn rebuild<'a>(
         &'a self,
         cx: &'a Context,
-        restart: bool,
+        mode: RebuildMode,
         hook: Hook,
     ) -> BoxFuture<'a, Result<RebuildReport, ProjectionsError>> {
         Box::pin(async move {
@@ -311,7 +321,8 @@ where
             let report = self
                 .runner(cx)
                 .rebuild()
-                .restart(restart)
+                .restart(mode.restart)
+                .accept_dead_letters(mode.accept_dead_letters)
                 .on_progress(hook)
                 .run()
                 .await;
@@ -566,9 +577,22 @@ impl Projections {
         restart: bool,
         progress: impl FnMut(&RebuildProgress) + Send + 'static,
     ) -> Result<RebuildReport, ProjectionsError> {
-        self.find(name)?
-            .rebuild(cx, restart, Box::new(progress))
-            .await
+        let mode = RebuildMode {
+            restart,
+            accept_dead_letters: false,
+        };
+        self.rebuild_with(cx, name, mode, progress).await
+    }
+
+    /// [`rebuild`](Self::rebuild), with every choice of [`RebuildMode`].
+    pub async fn rebuild_with(
+        &self,
+        cx: &Context,
+        name: &str,
+        mode: RebuildMode,
+        progress: impl FnMut(&RebuildProgress) + Send + 'static,
+    ) -> Result<RebuildReport, ProjectionsError> {
+        self.find(name)?.rebuild(cx, mode, Box::new(progress)).await
     }
 
     /// The dead letters of `name`, oldest first, each with whether the

@@ -109,6 +109,21 @@ pub enum RebuildError {
         /// The projection.
         projection: String,
     },
+    /// The new generation went past events that failed (in the dead letters,
+    /// recorded by this rebuild) where the live generation did not: it is
+    /// incomplete, and is not switched to unless accepted
+    /// ([`Rebuild::accept_dead_letters`]). It stays, to resume or restart.
+    #[error(
+        "projection `{projection}`: generation {generation} skipped {count} events that failed (see the dead letters); it is not switched to. Fix the cause and run the rebuild again, or accept them"
+    )]
+    Incomplete {
+        /// The projection.
+        projection: String,
+        /// The generation built.
+        generation: u64,
+        /// How many events it skipped.
+        count: usize,
+    },
 }
 
 type ProgressHook = Box<dyn FnMut(&RebuildProgress) + Send>;
@@ -170,6 +185,7 @@ type ProgressHook = Box<dyn FnMut(&RebuildProgress) + Send>;
 pub struct Rebuild<P: Projection, S, C> {
     runner: Runner<P, S, C>,
     restart: bool,
+    accept_dead_letters: bool,
     on_progress: Option<ProgressHook>,
 }
 
@@ -195,6 +211,7 @@ where
         Rebuild {
             runner: self,
             restart: false,
+            accept_dead_letters: false,
             on_progress: None,
         }
     }
@@ -212,6 +229,18 @@ where
     #[must_use]
     pub fn restart(mut self, restart: bool) -> Self {
         self.restart = restart;
+        self
+    }
+
+    /// Switches to the new generation even when it went past events that
+    /// failed during the rebuild (under
+    /// [`FailurePolicy::SkipAndRecord`](crate::FailurePolicy)): the
+    /// operator's explicit decision. The dead letters then become the live
+    /// generation's record, as if the live runner had skipped them. Without
+    /// it, such a rebuild ends in [`RebuildError::Incomplete`].
+    #[must_use]
+    pub fn accept_dead_letters(mut self, accept: bool) -> Self {
+        self.accept_dead_letters = accept;
         self
     }
 
@@ -261,13 +290,17 @@ where
             .checkpoint(&name)
             .await
             .map_err(sink_error)?;
-        self.runner.passed = self
+        // Not the letters a rebuild recorded (`replay`): the live generation
+        // did not decide to go past those.
+        let letters = self
             .runner
             .dead_letters
             .list(&name)
             .await
-            .map_err(RunnerError::from)?
-            .into_iter()
+            .map_err(RunnerError::from)?;
+        self.runner.passed = letters
+            .iter()
+            .filter(|letter| !letter.replay)
             .filter(|letter| live_checkpoint.is_some_and(|c| letter.checkpoint <= c))
             .map(|letter| letter.event_id)
             .collect();
@@ -282,6 +315,19 @@ where
             .checkpoint(&name)
             .await
             .map_err(sink_error)?;
+        // A rebuild's letters beyond where this generation stands are
+        // decided again by this run (an earlier attempt halted there, or its
+        // generation was dropped); those it went past stay, and stop the
+        // switch.
+        for letter in letters.iter().filter(|l| l.replay) {
+            if start.is_none_or(|s| letter.checkpoint > s) {
+                self.runner
+                    .dead_letters
+                    .remove(&name, letter.event_id)
+                    .await
+                    .map_err(RunnerError::from)?;
+            }
+        }
         let target = self
             .runner
             .store
@@ -296,6 +342,13 @@ where
             elapsed: Duration::ZERO,
         };
         self.catch_up(&mut progress, started).await?;
+        let mut skipped = replay_letters(
+            &*self.runner.dead_letters,
+            self.accept_dead_letters,
+            &name,
+            to,
+        )
+        .await?;
         let mut attempts = 0;
         loop {
             match live_sink.switch_generation(&name, live, to).await {
@@ -306,6 +359,13 @@ where
                         return Err(RebuildError::CannotCatchUp { projection: name });
                     }
                     self.catch_up(&mut progress, started).await?;
+                    skipped = replay_letters(
+                        &*self.runner.dead_letters,
+                        self.accept_dead_letters,
+                        &name,
+                        to,
+                    )
+                    .await?;
                 }
                 Err(SinkError::Fenced { .. }) => {
                     let live = live_sink.live_generation().await.map_err(sink_error)?;
@@ -323,6 +383,17 @@ where
             }
         }
         tracing::info!(projection = %name, from = live, to, "switched generations");
+        // Accepted: the rebuild's letters are the live generation's record now.
+        for letter in skipped {
+            self.runner
+                .dead_letters
+                .record(es_core::DeadLetter {
+                    replay: false,
+                    ..letter
+                })
+                .await
+                .map_err(RunnerError::from)?;
+        }
         for generation in live_sink.generations().await.map_err(sink_error)? {
             if generation < to {
                 live_sink
@@ -364,4 +435,29 @@ where
             }
         }
     }
+}
+
+/// The letters this rebuild recorded and went past; unless accepted, any
+/// is [`RebuildError::Incomplete`].
+async fn replay_letters(
+    letters: &dyn es_core::DeadLetters,
+    accept: bool,
+    name: &str,
+    generation: u64,
+) -> Result<Vec<es_core::DeadLetter>, RebuildError> {
+    let skipped: Vec<es_core::DeadLetter> = letters
+        .list(name)
+        .await
+        .map_err(RunnerError::from)?
+        .into_iter()
+        .filter(|l| l.replay)
+        .collect();
+    if !skipped.is_empty() && !accept {
+        return Err(RebuildError::Incomplete {
+            projection: name.to_owned(),
+            generation,
+            count: skipped.len(),
+        });
+    }
+    Ok(skipped)
 }

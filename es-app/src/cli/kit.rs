@@ -425,6 +425,7 @@ impl Kit {
                 limit,
             }) => {
                 let keys = config.master_keyring()?;
+                Crypto::new(keys.keyring.clone()).check(&store).await?;
                 let mut report =
                     commands::show_stream(self, &store, &keys.keyring, stream, *after, *limit)
                         .await?;
@@ -440,6 +441,7 @@ impl Kit {
             }
             Command::Snapshots(SnapshotsCommand::Take { stream }) => {
                 let keys = config.master_keyring()?;
+                Crypto::new(keys.keyring.clone()).check(&store).await?;
                 let mut report =
                     commands::take_snapshot(self, &store, &keys.keyring, stream).await?;
                 report.notices.extend(keys.notice());
@@ -454,9 +456,16 @@ impl Kit {
                     None => Projections::new(),
                 };
                 let keys = config.master_keyring()?;
+                let crypto = Arc::new(Crypto::new(keys.keyring.clone()));
+                if command.opens_personal_data() {
+                    // A wrong master key is a configuration error now, before
+                    // anything is written (dead letters included), not
+                    // undecodable events in a rebuilt model later.
+                    crypto.check(&store).await?;
+                }
                 let cx = Context {
                     store,
-                    crypto: Some(Arc::new(Crypto::new(keys.keyring.clone()))),
+                    crypto: Some(crypto),
                 };
                 let mut report =
                     super::projections::execute(&projections, &cx, command, json).await?;

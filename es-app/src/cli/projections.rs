@@ -11,8 +11,21 @@ use serde_json::{Value, json};
 
 use super::kit::Report;
 use super::{CliError, ErrorKind};
-use crate::projections::{Context, ProjectionStatus, Projections, ProjectionsError, Retried};
+use crate::projections::{
+    Context, ProjectionStatus, Projections, ProjectionsError, RebuildMode, Retried,
+};
 use es_store_postgres::Horizon;
+
+impl ProjectionsCommand {
+    /// Whether it decodes events (and so opens personal data): the master key
+    /// is checked first.
+    pub(crate) fn opens_personal_data(&self) -> bool {
+        matches!(
+            self,
+            Self::Rebuild { .. } | Self::Reset { .. } | Self::Run { .. }
+        )
+    }
+}
 
 /// `projections …`
 #[derive(Debug, Clone, clap::Subcommand)]
@@ -47,6 +60,11 @@ pub enum ProjectionsCommand {
         /// Drop a rebuild in progress and start from the beginning.
         #[arg(long)]
         restart: bool,
+        /// Switch to the new generation even if events failed during the
+        /// rebuild and were skipped (a projection whose policy is to skip):
+        /// without it, such a rebuild stops before the switch.
+        #[arg(long)]
+        accept_dead_letters: bool,
     },
     /// Throw the model away and build it again from the start of the log:
     /// a rebuild that drops any rebuild in progress. Readers keep the old
@@ -54,6 +72,9 @@ pub enum ProjectionsCommand {
     Reset {
         /// The projection.
         name: String,
+        /// As for `rebuild`.
+        #[arg(long)]
+        accept_dead_letters: bool,
     },
     /// Events a projection could not decode or apply.
     #[command(subcommand)]
@@ -395,12 +416,12 @@ pub(super) async fn rebuild(
     projections: &Projections,
     cx: &Context,
     names: Vec<String>,
-    restart: bool,
+    mode: RebuildMode,
 ) -> Result<Report, CliError> {
     let (mut text, mut all) = (String::new(), Vec::new());
     for name in names {
         let report = projections
-            .rebuild(cx, &name, restart, progress_printer(&name))
+            .rebuild_with(cx, &name, mode, progress_printer(&name))
             .await?;
         text.push_str(&report_text(&report));
         all.push(report_json(&report));
@@ -419,7 +440,7 @@ pub(super) async fn rebuild(
 pub(super) async fn rebuild_all(
     projections: &Projections,
     cx: &Context,
-    restart: bool,
+    mode: RebuildMode,
 ) -> Result<Report, CliError> {
     let (mut text, mut rebuilt, mut skipped, mut failed) =
         (String::new(), Vec::new(), Vec::new(), Vec::new());
@@ -432,7 +453,7 @@ pub(super) async fn rebuild_all(
             continue;
         }
         match projections
-            .rebuild(cx, &name, restart, progress_printer(&name))
+            .rebuild_with(cx, &name, mode, progress_printer(&name))
             .await
         {
             Ok(report) => {
@@ -594,15 +615,31 @@ pub(super) async fn execute(
             let watch = watch.then(|| (Duration::from_secs((*interval).max(1)), json));
             status(projections, cx, name.as_deref(), watch).await
         }
-        ProjectionsCommand::Rebuild { name, all, restart } => {
+        ProjectionsCommand::Rebuild {
+            name,
+            all,
+            restart,
+            accept_dead_letters,
+        } => {
+            let mode = RebuildMode {
+                restart: *restart,
+                accept_dead_letters: *accept_dead_letters,
+            };
             if *all {
-                rebuild_all(projections, cx, *restart).await
+                rebuild_all(projections, cx, mode).await
             } else {
-                rebuild(projections, cx, name.iter().cloned().collect(), *restart).await
+                rebuild(projections, cx, name.iter().cloned().collect(), mode).await
             }
         }
-        ProjectionsCommand::Reset { name } => {
-            rebuild(projections, cx, vec![name.clone()], true).await
+        ProjectionsCommand::Reset {
+            name,
+            accept_dead_letters,
+        } => {
+            let mode = RebuildMode {
+                restart: true,
+                accept_dead_letters: *accept_dead_letters,
+            };
+            rebuild(projections, cx, vec![name.clone()], mode).await
         }
         ProjectionsCommand::DeadLetters(command) => dead_letters(projections, cx, command).await,
         ProjectionsCommand::Run { names } => run(projections, cx, names).await,

@@ -209,6 +209,88 @@ async fn an_event_the_sink_refuses_goes_through_the_dead_letter_policy() {
     }
 }
 
+/// The user's report: a rebuild run with another master key (every opening
+/// event fails to decode), run again, switched its broken generation live on
+/// the third run and dropped the good one. A rebuild that went past events
+/// it could not apply is never switched to unless accepted, however often it
+/// runs; with the right key it builds the whole model.
+#[tokio::test]
+async fn a_rebuild_that_skipped_failing_events_is_not_switched_to() {
+    use es_core::Generations as _;
+    use es_projections::RebuildError;
+    let (store, crypto) = (MemoryStore::new(), crypto());
+    let expected = workload(&repo(&store, &crypto), 3, 2).await;
+    let (kv, letters) = (MemoryKv::new(), MemoryDeadLetters::new());
+    drain(&mut runner(&store, &kv, &crypto, &letters))
+        .await
+        .unwrap();
+    let skip = RunnerOptions {
+        failure_policy: FailurePolicy::SkipAndRecord,
+        ..fast()
+    };
+    let wrong = crate::domain::crypto(); // another master key
+    for attempt in 1..=3 {
+        let rebuilt = runner(&store, &kv, &wrong, &letters)
+            .with_options(skip.clone())
+            .rebuild()
+            .run()
+            .await;
+        assert!(
+            matches!(rebuilt, Err(RebuildError::Incomplete { count: 3, .. })),
+            "attempt {attempt}: {rebuilt:?}"
+        );
+        assert_eq!(kv.live_generation().await.unwrap(), 1, "attempt {attempt}");
+        assert_eq!(
+            kv.entries(),
+            expected,
+            "attempt {attempt}: the live model is untouched"
+        );
+    }
+    // With the right key, started over, the rebuild is whole and switches.
+    let report = runner(&store, &kv, &crypto, &letters)
+        .with_options(skip.clone())
+        .rebuild()
+        .restart(true)
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(kv.live_generation().await.unwrap(), report.to);
+    assert_eq!(kv.entries(), expected);
+    assert!(letters.list("balances").await.unwrap().is_empty());
+
+    // Under the halt policy, the wrong key halts the rebuild, and the right
+    // one resumes it to the end.
+    let halted = runner(&store, &kv, &wrong, &letters).rebuild().run().await;
+    assert!(
+        matches!(
+            halted,
+            Err(RebuildError::Runner(RunnerError::Halted { .. }))
+        ),
+        "{halted:?}"
+    );
+    runner(&store, &kv, &crypto, &letters)
+        .rebuild()
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(kv.entries(), expected);
+    assert!(letters.list("balances").await.unwrap().is_empty());
+
+    // Accepted explicitly: switched, and the letters are the live record.
+    let accepted = runner(&store, &kv, &wrong, &letters)
+        .with_options(skip)
+        .rebuild()
+        .restart(true)
+        .accept_dead_letters(true)
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(kv.live_generation().await.unwrap(), accepted.to);
+    let kept = letters.list("balances").await.unwrap();
+    assert_eq!(kept.len(), 3);
+    assert!(kept.iter().all(|l| !l.replay));
+}
+
 #[tokio::test]
 async fn forgetting_a_subject_purges_its_keys() {
     let (store, crypto) = (MemoryStore::new(), crypto());

@@ -459,9 +459,6 @@ impl Bank {
                 .lagging
                 .iter()
                 .any(|l| matches!(l.reason, LagReason::Halted(_)));
-            if loaded.status.is_settled() || halted || tokio::time::Instant::now() >= deadline {
-                break (Some(loaded), seen);
-            }
             let head = match Repository::<Transfer, Store>::stream_id(id.as_str()) {
                 Ok(stream) => self
                     .cx
@@ -472,6 +469,22 @@ impl Bank {
                     .and_then(|events| events.last().map(es_core::RecordedEvent::checkpoint)),
                 Err(_) => None,
             };
+            if loaded.status.is_settled() {
+                // The saga's last step (the credit or the refund) comes
+                // before the transfer's own last event in the log: visible
+                // once the read models have passed that.
+                let seen = match head {
+                    Some(head) if Some(head) > target => {
+                        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                        self.registry.wait_for(&self.cx, head, left).await
+                    }
+                    _ => seen,
+                };
+                break (Some(loaded), seen);
+            }
+            if halted || tokio::time::Instant::now() >= deadline {
+                break (Some(loaded), seen);
+            }
             if head.is_some() && head == target && seen.visible() {
                 // Nothing new yet: the saga's next step is on its way.
                 tokio::time::sleep(Duration::from_millis(2)).await;

@@ -18,3 +18,5 @@ mod stored;
 mod support;
 #[path = "e2e/transfers.rs"]
 mod transfers;
+#[path = "e2e/trust.rs"]
+mod trust;
