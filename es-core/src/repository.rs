@@ -529,21 +529,15 @@ impl<A: Aggregate, S: EventStore + SnapshotStore + KeyStore, C: Codec> Repositor
     where
         A::Command: Clone,
     {
-        if let Some(idem) = &idempotency
-            && let Some(record) = self.store.idempotent_result(&stream, &idem.key).await?
-        {
-            if record.fingerprint != idem.fingerprint {
-                return Err(Error::IdempotencyKeyReused {
-                    stream,
-                    key: idem.key.clone(),
-                }
-                .into());
-            }
-            return Ok(self.replayed(stream, record.result, 0).await?);
-        }
-
         let mut retries = 0;
         loop {
+            // An intent that landed is answered with its first result, never
+            // decided again: checked before every decision, so a concurrent
+            // duplicate that lost the race (a conflict) finds the winner's
+            // record instead of refusing what the winner did.
+            if let Some(done) = self.landed(&stream, idempotency.as_ref(), retries).await? {
+                return Ok(done);
+            }
             // The forget epoch before the state is read: a state cached under
             // it is dropped by any forget that happens from now on.
             let epoch = self.crypto.as_ref().map_or(0, |c| c.forget_epoch());
@@ -560,6 +554,14 @@ impl<A: Aggregate, S: EventStore + SnapshotStore + KeyStore, C: Codec> Repositor
                 Ok(events) => events,
                 Err(rejection) => {
                     self.keep(&stream, loaded.state, loaded.version, epoch);
+                    // The state may show a duplicate's effect that landed
+                    // after the check above: then this is its retry, not a
+                    // refusal. (A refusal writes nothing and is not
+                    // remembered: a retry of a refused command is decided
+                    // again.)
+                    if let Some(done) = self.landed(&stream, idempotency.as_ref(), retries).await? {
+                        return Ok(done);
+                    }
                     return Err(CommandError::Rejected(rejection));
                 }
             };
@@ -619,6 +621,32 @@ impl<A: Aggregate, S: EventStore + SnapshotStore + KeyStore, C: Codec> Repositor
                 Err(error) => return Err(error.into()),
             }
         }
+    }
+
+    /// The first result of the intent `idempotency` names, if it landed; the
+    /// same key with another command is [`Error::IdempotencyKeyReused`].
+    async fn landed(
+        &self,
+        stream: &StreamId,
+        idempotency: Option<&Idempotency>,
+        retries: u32,
+    ) -> Result<Option<Executed<A::Event>>, Error> {
+        let Some(idem) = idempotency else {
+            return Ok(None);
+        };
+        let Some(record) = self.store.idempotent_result(stream, &idem.key).await? else {
+            return Ok(None);
+        };
+        if record.fingerprint != idem.fingerprint {
+            return Err(Error::IdempotencyKeyReused {
+                stream: stream.clone(),
+                key: idem.key.clone(),
+            });
+        }
+        Ok(Some(
+            self.replayed(stream.clone(), record.result, retries)
+                .await?,
+        ))
     }
 
     /// Puts a state back in the cache, if there is one.

@@ -15,6 +15,9 @@ pub enum Error {
     /// A malformed id, amount, body or option.
     #[error("{0}")]
     InvalidInput(String),
+    /// A request HTTP cannot take as one (a header given twice, say).
+    #[error("{0}")]
+    BadRequest(String),
     /// A request body over the limit.
     #[error("{0}")]
     TooLarge(String),
@@ -76,6 +79,7 @@ impl Error {
     pub fn kind(&self) -> &'static str {
         match self {
             Self::InvalidInput(_) => "invalid_input",
+            Self::BadRequest(_) => "bad_request",
             Self::TooLarge(_) => "too_large",
             Self::NotFound(_) => "not_found",
             Self::Rejected { kind, .. } => kind,
@@ -98,7 +102,7 @@ impl Error {
     /// conflict (try again), 78 configuration, 1 anything else. (clap exits with 2 on a command line it cannot parse.)
     pub fn exit_code(&self) -> u8 {
         match self {
-            Self::InvalidInput(_) | Self::TooLarge(_) => 64,
+            Self::InvalidInput(_) | Self::BadRequest(_) | Self::TooLarge(_) => 64,
             Self::Rejected { .. } | Self::TransferNotCompleted { .. } => 65,
             Self::NotFound(_) => 66,
             Self::Unavailable(_) | Self::ReadModelHalted(_) => 69,
@@ -117,6 +121,7 @@ impl Error {
             Self::InvalidInput(_) | Self::Rejected { .. } | Self::TransferNotCompleted { .. } => {
                 422
             }
+            Self::BadRequest(_) => 400,
             Self::NotFound(_) => 404,
             Self::Conflict(_) => 409,
             Self::TooLarge(_) => 413,

@@ -136,6 +136,13 @@ fn body<T: DeserializeOwned>(raw: Result<Bytes, BytesRejection>) -> Result<T, Er
 }
 
 fn idempotency_key(headers: &HeaderMap) -> Result<Option<es_core::IdempotencyKey>, Error> {
+    // Two keys are two intents in one request: which one is meant cannot be
+    // guessed.
+    if headers.get_all("idempotency-key").iter().nth(1).is_some() {
+        return Err(Error::BadRequest(
+            "the Idempotency-Key header is given more than once".into(),
+        ));
+    }
     match headers.get("idempotency-key") {
         None => Ok(None),
         Some(value) => {

@@ -8,6 +8,7 @@ use crate::support::{Env, on_both_backends};
 on_both_backends!(
     ids_that_look_like_the_sinks_own_keys_are_plain_ids,
     a_rebuild_with_a_wrong_master_key_is_refused_and_changes_nothing,
+    concurrent_retries_of_one_intent_all_get_its_result,
 );
 
 /// `{"account": "__tags"}` (valid by the id rule) made Redis refuse the key;
@@ -102,4 +103,77 @@ async fn a_rebuild_with_a_wrong_master_key_is_refused_and_changes_nothing(env: &
     let rebuilt = env.run(&["projections", "rebuild", "balances"]).ok();
     assert_eq!(rebuilt["to"], 2, "{rebuilt}");
     assert_eq!(env.balance("w-1"), 100);
+}
+
+/// 20 parallel withdrawals with one `Idempotency-Key` on a balance of
+/// exactly 100: 13 of 60 answers were `insufficient_funds` for a withdrawal
+/// that had landed; transfers with one key answered `already_exists`; one key
+/// with another amount answered 422 instead of 409.
+async fn concurrent_retries_of_one_intent_all_get_its_result(env: &Env) {
+    let server = env.serve();
+    env.open("i-1", "owner-i", "Ada", 100);
+    env.open("i-2", "owner-j", "Grace", 0);
+    let key = [("Idempotency-Key", "withdraw-all")];
+    let all = json!({"amount": 100});
+    let answers = futures::future::join_all(
+        (0..20).map(|_| server.post("/accounts/i-1/withdrawals", &key, &all)),
+    )
+    .await;
+    let mut first = 0;
+    for answer in &answers {
+        assert!(matches!(answer.status, 200 | 201), "{answer:?}");
+        let body = answer.json();
+        assert_eq!(body["version"], 3, "{body}");
+        assert_eq!(body["balance"], 0, "{body}");
+        first += usize::from(answer.status == 201);
+    }
+    assert_eq!(first, 1, "exactly one answer is the first execution");
+    assert_eq!(env.balance("i-1"), 0);
+
+    // The same key for another amount is a conflict, not a business refusal.
+    let other = server
+        .post("/accounts/i-1/withdrawals", &key, &json!({"amount": 50}))
+        .await;
+    assert_eq!(other.status, 409, "{other:?}");
+    assert_eq!(other.json()["error"], "conflict");
+
+    // Transfers with one key: one transfer, every answer its result.
+    server
+        .post("/accounts/i-1/deposits", &[], &json!({"amount": 30}))
+        .await;
+    let key = [("Idempotency-Key", "move-30")];
+    let move_30 = json!({"from": "i-1", "to": "i-2", "amount": 30});
+    let answers =
+        futures::future::join_all((0..10).map(|_| server.post("/transfers", &key, &move_30))).await;
+    let ids: std::collections::BTreeSet<String> = answers
+        .iter()
+        .map(|a| {
+            assert!(matches!(a.status, 200 | 201), "{a:?}");
+            assert_eq!(a.json()["status"], "completed", "{a:?}");
+            a.json()["transfer"].as_str().unwrap_or_default().to_owned()
+        })
+        .collect();
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    let other = server
+        .post(
+            "/transfers",
+            &key,
+            &json!({"from": "i-1", "to": "i-2", "amount": 10}),
+        )
+        .await;
+    assert_eq!(other.status, 409, "{other:?}");
+    assert_eq!(env.balance("i-1"), 0);
+    assert_eq!(env.balance("i-2"), 30);
+
+    // Two keys in one request: which is meant cannot be guessed.
+    let two = server
+        .post(
+            "/accounts/i-2/deposits",
+            &[("Idempotency-Key", "a"), ("Idempotency-Key", "b")],
+            &json!({"amount": 1}),
+        )
+        .await;
+    assert_eq!(two.status, 400, "{two:?}");
+    assert_eq!(two.json()["error"], "bad_request");
+    assert_eq!(env.balance("i-2"), 30);
 }
