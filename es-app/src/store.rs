@@ -80,13 +80,30 @@ impl Store {
     /// # }
     /// ```
     pub async fn connect(config: &Config) -> Result<Self, Error> {
+        Self::connect_bounded(config, None).await
+    }
+
+    /// [`connect`](Self::connect), with every PostgreSQL statement bounded by
+    /// `statement_timeout` (a server gives it its request budget, so that no
+    /// statement outlives the request that ran it). SQLite statements are
+    /// local and bounded by its busy timeout.
+    pub async fn connect_bounded(
+        config: &Config,
+        statement_timeout: Option<std::time::Duration>,
+    ) -> Result<Self, Error> {
         let Some(url) = config.database_url() else {
             return Ok(Self::Sqlite(SqliteStore::open_in(config.data_dir()).await?));
         };
         let url = url.trim();
         validate_url(url)?;
+        let mut options = es_store_postgres::PgStoreOptions::default();
+        if let Some(timeout) = statement_timeout {
+            options.statement_timeout = timeout;
+        }
         match (config.backend(), scheme(url)) {
-            (Backend::Postgres, _) => Ok(Self::Postgres(PgStore::connect(url).await?)),
+            (Backend::Postgres, _) => {
+                Ok(Self::Postgres(PgStore::connect_with(url, &options).await?))
+            }
             (_, "sqlite") => Ok(Self::Sqlite(SqliteStore::from_url(url).await?)),
             (_, other) => Err(Error::UnsupportedScheme {
                 variable: DATABASE_URL,

@@ -189,7 +189,20 @@ impl Bank {
     ///
     /// A bad configuration, an unreachable store, an unusable master key.
     pub async fn open(config: &Config) -> Result<(Self, Option<String>), Error> {
-        let store = Store::connect(config).await?;
+        Self::open_bounded(config, None).await
+    }
+
+    /// [`open`](Self::open), with every PostgreSQL statement bounded by
+    /// `statement_timeout` (the server's request budget).
+    ///
+    /// # Errors
+    ///
+    /// As [`open`](Self::open).
+    pub async fn open_bounded(
+        config: &Config,
+        statement_timeout: Option<Duration>,
+    ) -> Result<(Self, Option<String>), Error> {
+        let store = Store::connect_bounded(config, statement_timeout).await?;
         store.migrate().await?;
         let keys = config.master_keyring()?;
         let notice = keys.notice();

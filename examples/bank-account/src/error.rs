@@ -18,6 +18,18 @@ pub enum Error {
     /// A request HTTP cannot take as one (a header given twice, say).
     #[error("{0}")]
     BadRequest(String),
+    /// No valid bearer token (HTTP).
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// A valid token without the route's role (HTTP).
+    #[error("{0}")]
+    Forbidden(String),
+    /// The route does not take the request's method (HTTP).
+    #[error("{0}")]
+    MethodNotAllowed(String),
+    /// The request ran past its budget, or too many are in flight (HTTP).
+    #[error("{0}")]
+    Timeout(String),
     /// A request body over the limit.
     #[error("{0}")]
     TooLarge(String),
@@ -80,6 +92,10 @@ impl Error {
         match self {
             Self::InvalidInput(_) => "invalid_input",
             Self::BadRequest(_) => "bad_request",
+            Self::Unauthenticated(_) => "unauthenticated",
+            Self::Forbidden(_) => "forbidden",
+            Self::MethodNotAllowed(_) => "method_not_allowed",
+            Self::Timeout(_) => "timeout",
             Self::TooLarge(_) => "too_large",
             Self::NotFound(_) => "not_found",
             Self::Rejected { kind, .. } => kind,
@@ -102,7 +118,12 @@ impl Error {
     /// conflict (try again), 78 configuration, 1 anything else. (clap exits with 2 on a command line it cannot parse.)
     pub fn exit_code(&self) -> u8 {
         match self {
-            Self::InvalidInput(_) | Self::BadRequest(_) | Self::TooLarge(_) => 64,
+            Self::InvalidInput(_)
+            | Self::BadRequest(_)
+            | Self::TooLarge(_)
+            | Self::MethodNotAllowed(_) => 64,
+            Self::Unauthenticated(_) | Self::Forbidden(_) => 77,
+            Self::Timeout(_) => 69,
             Self::Rejected { .. } | Self::TransferNotCompleted { .. } => 65,
             Self::NotFound(_) => 66,
             Self::Unavailable(_) | Self::ReadModelHalted(_) => 69,
@@ -122,6 +143,10 @@ impl Error {
                 422
             }
             Self::BadRequest(_) => 400,
+            Self::Unauthenticated(_) => 401,
+            Self::Forbidden(_) => 403,
+            Self::MethodNotAllowed(_) => 405,
+            Self::Timeout(_) => 503,
             Self::NotFound(_) => 404,
             Self::Conflict(_) => 409,
             Self::TooLarge(_) => 413,

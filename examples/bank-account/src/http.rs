@@ -40,6 +40,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
+use crate::server::{Role, Tokens};
 use crate::{AccountId, Bank, Error, OwnerId, parse_key};
 
 /// The largest request body accepted.
@@ -52,10 +53,20 @@ struct App {
     metrics: Option<PrometheusHandle>,
 }
 
-/// The API's router over `bank`; `metrics` renders `GET /metrics` (the
-/// process's Prometheus recorder), absent: an empty page.
+/// The API's router over `bank`, without authentication; `metrics` renders
+/// `GET /metrics` (the process's Prometheus recorder), absent: an empty page.
 pub fn router(bank: Arc<Bank>, metrics: Option<PrometheusHandle>) -> Router {
-    Router::new()
+    router_with(bank, metrics, Tokens::none())
+}
+
+/// [`router`], where every route but `/health` needs a bearer token of
+/// `tokens` with the route's role: the accounts routes `teller`, forgetting
+/// an owner and the metrics `operator` (`Authorization: Bearer <token>`;
+/// missing or unknown: 401 `unauthenticated`, without the role: 403
+/// `forbidden`). With no tokens, every route is open.
+pub fn router_with(bank: Arc<Bank>, metrics: Option<PrometheusHandle>, tokens: Tokens) -> Router {
+    let tokens = Arc::new(tokens);
+    let teller = Router::new()
         .route("/accounts", post(open))
         .route("/accounts/{id}", get(account))
         .route("/accounts/{id}/deposits", post(deposit))
@@ -63,12 +74,77 @@ pub fn router(bank: Arc<Bank>, metrics: Option<PrometheusHandle>) -> Router {
         .route("/accounts/{id}/history", get(history))
         .route("/transfers", post(transfer))
         .route("/search", get(search))
+        .route_layer(require(&tokens, Role::Teller));
+    let operator = Router::new()
         .route("/owners/{id}", delete(forget))
         .route("/metrics", get(render_metrics))
+        .route_layer(require(&tokens, Role::Operator));
+    Router::new()
+        .merge(teller)
+        .merge(operator)
         .route("/health", get(health))
         .fallback(|| async { failure(&Error::NotFound("no such route".into())) })
+        .method_not_allowed_fallback(|| async {
+            failure(&Error::MethodNotAllowed(
+                "this route does not take that method".into(),
+            ))
+        })
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(App { bank, metrics })
+}
+
+/// What the authorization middleware knows: the tokens and the route's role.
+type Guard = (Arc<Tokens>, Role);
+/// The authorization middleware's function.
+type Authorize = fn(
+    State<Guard>,
+    axum::extract::Request,
+    axum::middleware::Next,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Response> + Send>>;
+
+/// The middleware that lets through requests whose bearer token has `role`.
+fn require(
+    tokens: &Arc<Tokens>,
+    role: Role,
+) -> axum::middleware::FromFnLayer<Authorize, Guard, (State<Guard>, axum::extract::Request)> {
+    axum::middleware::from_fn_with_state((Arc::clone(tokens), role), |state, request, next| {
+        Box::pin(authorize(state, request, next))
+    })
+}
+
+async fn authorize(
+    State((tokens, role)): State<(Arc<Tokens>, Role)>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if tokens.is_empty() {
+        return next.run(request).await;
+    }
+    let presented = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    let Some(presented) = presented else {
+        return unauthenticated("a bearer token is required");
+    };
+    match tokens.roles(presented) {
+        None => unauthenticated("the bearer token is not valid"),
+        Some(roles) if !roles.contains(&role) => failure(&Error::Forbidden(format!(
+            "this route needs the `{}` role",
+            role.name()
+        ))),
+        Some(_) => next.run(request).await,
+    }
+}
+
+fn unauthenticated(message: &str) -> Response {
+    let mut response = failure(&Error::Unauthenticated(message.to_owned()));
+    response
+        .headers_mut()
+        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    response
 }
 
 fn failure(error: &Error) -> Response {

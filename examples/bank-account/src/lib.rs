@@ -22,6 +22,8 @@ pub mod http;
 mod ids;
 mod money;
 mod read_models;
+pub mod server;
+mod tokens;
 mod transfer;
 
 pub use account::{Account, AccountCommand, AccountError, AccountEvent, Status};

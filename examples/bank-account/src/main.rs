@@ -134,10 +134,31 @@ enum Command {
     Demo,
     /// Serve the HTTP API.
     Serve {
-        /// The address to listen on.
+        /// The address to listen on. Without a tokens file, only a loopback
+        /// address is allowed.
         #[arg(long, default_value = "127.0.0.1:8080")]
         addr: SocketAddr,
+        /// The bearer tokens (a file of hashed tokens, see `tokens new`):
+        /// every route but /health then needs one with its role.
+        #[arg(long, env = "BANK_TOKENS_FILE")]
+        tokens_file: Option<std::path::PathBuf>,
+        /// Seconds a request may take, store included (503 `timeout` after).
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=300))]
+        request_timeout: u64,
+        /// Seconds a client has to send a request's headers (and may stay
+        /// idle between requests).
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=300))]
+        header_timeout: u64,
+        /// Open connections at most.
+        #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+        max_connections: u64,
+        /// Requests in flight at most (503 `overloaded` beyond).
+        #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+        max_in_flight: u64,
     },
+    /// Bearer tokens for `serve`.
+    #[command(subcommand)]
+    Tokens(TokensCommand),
     /// Apply the store's migrations (safe to repeat).
     Migrate,
     /// The read models and the transfer saga.
@@ -152,6 +173,28 @@ enum Command {
     /// Snapshots.
     #[command(subcommand)]
     Snapshots(es_app::cli::SnapshotsCommand),
+}
+
+#[derive(Subcommand)]
+enum TokensCommand {
+    /// Make a new token: prints the token (give it to its user) and its line
+    /// for the tokens file (which holds only its hash).
+    New {
+        /// Its roles.
+        #[arg(long, value_enum, required = true, num_args = 1..)]
+        role: Vec<RoleArg>,
+        /// A label for the line (who or what uses it).
+        #[arg(long, default_value = "")]
+        label: String,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum RoleArg {
+    /// Accounts: open, deposit, withdraw, transfer, read, history, search.
+    Teller,
+    /// Forget owners, read the metrics.
+    Operator,
 }
 
 fn kit() -> Kit {
@@ -415,7 +458,41 @@ async fn run(cli: &Cli) -> Result<(), Error> {
             warn_lagging(&seen.lagging);
         }
         Command::Demo => demo(cli).await?,
-        Command::Serve { addr } => serve(cli, *addr).await?,
+        Command::Serve {
+            addr,
+            tokens_file,
+            request_timeout,
+            header_timeout,
+            max_connections,
+            max_in_flight,
+        } => {
+            let limits = bank_account::server::Limits {
+                header_read: Duration::from_secs(*header_timeout),
+                request: Duration::from_secs(*request_timeout),
+                max_connections: usize::try_from(*max_connections).unwrap_or(usize::MAX),
+                max_in_flight: usize::try_from(*max_in_flight).unwrap_or(usize::MAX),
+            };
+            serve(cli, *addr, tokens_file.as_deref(), limits).await?;
+        }
+        Command::Tokens(TokensCommand::New { role, label }) => {
+            use bank_account::server::{Role, Tokens};
+            let mut roles: Vec<Role> = role
+                .iter()
+                .map(|r| match r {
+                    RoleArg::Teller => Role::Teller,
+                    RoleArg::Operator => Role::Operator,
+                })
+                .collect();
+            roles.sort();
+            roles.dedup();
+            let token = Tokens::generate();
+            let line = Tokens::line(&token, &roles, label);
+            print(json, &json!({ "token": token, "line": line }), || {
+                format!(
+                    "token: {token}\nadd this line to the tokens file (it holds only the hash):\n{line}"
+                )
+            });
+        }
         Command::Migrate
         | Command::Projections(_)
         | Command::Streams(_)
@@ -425,11 +502,30 @@ async fn run(cli: &Cli) -> Result<(), Error> {
     Ok(())
 }
 
-async fn serve(cli: &Cli, addr: SocketAddr) -> Result<(), Error> {
+async fn serve(
+    cli: &Cli,
+    addr: SocketAddr,
+    tokens_file: Option<&std::path::Path>,
+    limits: bank_account::server::Limits,
+) -> Result<(), Error> {
+    let tokens = match tokens_file {
+        Some(path) => bank_account::server::Tokens::load(path)?,
+        None => bank_account::server::Tokens::none(),
+    };
+    if tokens.is_empty() && !addr.ip().is_loopback() {
+        return Err(Error::Config(format!(
+            "refusing to serve {addr} without authentication: give --tokens-file (see `tokens new`), \
+             or listen on a loopback address"
+        )));
+    }
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
         .map_err(|e| Error::Internal(format!("cannot install the metrics recorder: {e}")))?;
-    let bank = Arc::new(open_bank(cli).await?);
+    let (bank, notice) = Bank::open_bounded(&cli.config, Some(limits.request)).await?;
+    if let Some(notice) = notice {
+        eprintln!("{notice}");
+    }
+    let bank = Arc::new(bank.with_wait(Duration::from_secs_f64(cli.wait)));
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| Error::Config(format!("cannot listen on {addr}: {e}")))?;
@@ -454,9 +550,18 @@ async fn serve(cli: &Cli, addr: SocketAddr) -> Result<(), Error> {
         let stopped = until_stopped(stopped.clone());
         tokio::spawn(async move { bank.run_projections(stopped).await })
     };
+    if tokens.is_empty() {
+        eprintln!(
+            "no tokens configured (--tokens-file): the API is open to anyone who can reach {local}, \
+             so it listens on loopback only"
+        );
+    }
     eprintln!("listening on http://{local}");
-    let served = axum::serve(listener, http::router(Arc::clone(&bank), Some(metrics)))
-        .with_graceful_shutdown(until_stopped(stopped))
+    let app = bank_account::server::limited(
+        http::router_with(Arc::clone(&bank), Some(metrics), tokens),
+        limits,
+    );
+    let served = bank_account::server::serve(listener, app, limits, until_stopped(stopped))
         .await
         .map_err(|e| Error::Internal(format!("the server failed: {e}")));
     match runners.await {

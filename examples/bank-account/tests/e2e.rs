@@ -12,6 +12,8 @@ mod http;
 mod runners;
 #[path = "e2e/secrets.rs"]
 mod secrets;
+#[path = "e2e/server.rs"]
+mod server;
 #[path = "e2e/stored.rs"]
 mod stored;
 #[path = "e2e/support.rs"]

@@ -237,9 +237,15 @@ impl Env {
 
     /// Starts `serve` on a free port.
     pub(crate) fn serve(&self) -> Server {
+        self.serve_with(&[])
+    }
+
+    /// Starts `serve` on a free port with more arguments.
+    pub(crate) fn serve_with(&self, args: &[&str]) -> Server {
         let mut child = self
             .command()
             .args(["serve", "--addr", "127.0.0.1:0"])
+            .args(args)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
