@@ -24,7 +24,7 @@ pub enum Error {
         reason: String,
     },
     /// A URL setting names a scheme this crate does not know.
-    #[error("{variable} has the unsupported scheme `{scheme}`; expected {expected}")]
+    #[error("{variable} has an unsupported scheme ({} characters); expected {expected}", scheme.chars().count())]
     UnsupportedScheme {
         /// The setting: environment variable and flag.
         variable: &'static str,

@@ -49,7 +49,7 @@ impl std::fmt::Debug for Context {
 #[non_exhaustive]
 pub enum ProjectionsError {
     /// No projection of that name is registered.
-    #[error("no projection named `{name}` is registered (known: {known})")]
+    #[error("no projection of that name ({} characters) is registered (known: {known})", name.chars().count())]
     Unknown {
         /// The name asked for.
         name: String,

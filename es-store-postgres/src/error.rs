@@ -56,6 +56,29 @@ impl Error {
         move |source| Self::Database { context, source }
     }
 
+    /// Whether the configuration is wrong rather than the server down: the
+    /// database named does not exist, or the role may not log in (bad
+    /// password, no such role). Trying again does not help; fixing
+    /// `DATABASE_URL` does.
+    pub fn is_misconfigured(&self) -> bool {
+        let (Self::Database { source, .. }
+        | Self::Migrate(
+            sqlx::migrate::MigrateError::Execute(source)
+            | sqlx::migrate::MigrateError::ExecuteMigration(source, _),
+        )) = self
+        else {
+            return false;
+        };
+        let Some(database) = source.as_database_error() else {
+            return false;
+        };
+        // Class 28 (invalid authorization) and 3D000 (invalid catalog name:
+        // no such database), by SQLSTATE since sqlx names neither.
+        database
+            .code()
+            .is_some_and(|code| code.starts_with("28") || code == INVALID_CATALOG_NAME)
+    }
+
     /// Whether the database could not be reached or is busy, so that trying
     /// again later may succeed (the same classification as the store's
     /// [`es_core::Error::Unavailable`]).
@@ -71,6 +94,9 @@ impl Error {
         }
     }
 }
+
+/// SQLSTATE 3D000: the database named in the URL does not exist.
+const INVALID_CATALOG_NAME: &str = "3D000";
 
 /// Maps a driver error into the core error: connection-level failures are
 /// [`es_core::Error::Unavailable`] (retry later), the rest

@@ -180,6 +180,7 @@ impl From<crate::Error> for CliError {
             | Error::MissingMasterKey
             | Error::MasterKey(_)
             | Error::DevelopmentKeyFile { .. } => ErrorKind::Config,
+            Error::Postgres(inner) if inner.is_misconfigured() => ErrorKind::Config,
             Error::Store(inner)
             | Error::Postgres(es_store_postgres::Error::Store(inner))
             | Error::Sqlite(es_store_sqlite::Error::Store(inner)) => core_kind(inner),

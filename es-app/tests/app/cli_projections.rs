@@ -174,7 +174,9 @@ fn projections_on_the_embedded_default() {
     let message = unknown.json_error("not_found", 66);
     assert!(message.contains("balances, owners"), "{message}");
     let unknown = ops.run(&["projections", "rebuild", "nope"]);
-    assert!(unknown.text_error(66).contains("nope"));
+    let text = unknown.text_error(66);
+    assert!(text.contains("no projection of that name"), "{text}");
+    assert!(!text.contains("nope"), "the input is not echoed: {text}");
     let malformed = ops.run(&[
         "projections",
         "dead-letters",

@@ -212,6 +212,11 @@ impl From<es_app::Error> for Error {
         let message = es_app::report(&error);
         match error {
             es_app::Error::Store(inner) => inner.into(),
+            es_app::Error::Postgres(inner) if inner.is_misconfigured() => Self::Config(
+                "the database in DATABASE_URL does not exist or refuses the login (check its name, \
+                 user and password)"
+                    .into(),
+            ),
             es_app::Error::Postgres(inner) if inner.is_unavailable() => Self::Unavailable(message),
             es_app::Error::Sqlite(inner) if inner.is_unavailable() => Self::Unavailable(message),
             es_app::Error::Postgres(_) | es_app::Error::Sqlite(_) => Self::Internal(message),

@@ -30,7 +30,7 @@ use std::time::Instant;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -200,15 +200,40 @@ fn body<T: DeserializeOwned>(raw: Result<Bytes, BytesRejection>) -> Result<T, Er
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             Error::TooLarge(format!("the request body is over {MAX_BODY} bytes"))
         } else {
-            Error::InvalidInput(format!(
-                "the request body cannot be read: {}",
-                rejection.body_text()
-            ))
+            Error::InvalidInput("the request body cannot be read".into())
         }
     })?;
-    // serde's message names the field and the expected type, never the value.
-    serde_json::from_slice(&bytes)
-        .map_err(|e| Error::InvalidInput(format!("invalid JSON body: {e}")))
+    // An object, not anything serde would take for one (it reads a struct
+    // from an array too: `[2]` would be a deposit of 2).
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(Error::InvalidInput(
+            "the request body is not a JSON object".into(),
+        ));
+    }
+    // serde's messages quote what they read (a field name, a string value):
+    // only the category and the place are told, never the input.
+    serde_json::from_slice(&bytes).map_err(|e| {
+        let what = match e.classify() {
+            serde_json::error::Category::Syntax => "is not valid JSON",
+            serde_json::error::Category::Eof => "ends before the JSON does",
+            serde_json::error::Category::Data => {
+                "does not have the expected fields of the expected types (see the API's table)"
+            }
+            serde_json::error::Category::Io => "cannot be read",
+        };
+        Error::InvalidInput(format!(
+            "the request body {what} (at line {}, column {})",
+            e.line(),
+            e.column()
+        ))
+    })
+}
+
+/// The `{id}` of a path, decoded; one that does not decode (`%FF`) is
+/// `invalid_input`, never echoed.
+fn path_id(path: Result<Path<String>, PathRejection>) -> Result<String, Error> {
+    path.map(|Path(id)| id)
+        .map_err(|_| Error::InvalidInput("the path holds an id that is not UTF-8 text".into()))
 }
 
 fn idempotency_key(headers: &HeaderMap) -> Result<Option<es_core::IdempotencyKey>, Error> {
@@ -287,7 +312,7 @@ struct AmountBody {
 
 async fn deposit(
     State(app): State<App>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     raw: Result<Bytes, BytesRejection>,
 ) -> Response {
@@ -296,7 +321,7 @@ async fn deposit(
 
 async fn withdraw(
     State(app): State<App>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     raw: Result<Bytes, BytesRejection>,
 ) -> Response {
@@ -305,7 +330,7 @@ async fn withdraw(
 
 async fn money(
     app: App,
-    id: String,
+    id: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     raw: Result<Bytes, BytesRejection>,
     deposit: bool,
@@ -313,7 +338,7 @@ async fn money(
     let started = Instant::now();
     let result = async {
         let body: AmountBody = body(raw)?;
-        let account = AccountId::new(id)?;
+        let account = AccountId::new(path_id(id)?)?;
         let amount = amount(&body.amount)?;
         let key = idempotency_key(&headers)?;
         let receipt = if deposit {
@@ -370,10 +395,10 @@ async fn transfer(
     reply(result, "transfer", started)
 }
 
-async fn account(State(app): State<App>, Path(id): Path<String>) -> Response {
+async fn account(State(app): State<App>, id: Result<Path<String>, PathRejection>) -> Response {
     let started = Instant::now();
     let result = async {
-        let account = AccountId::new(id)?;
+        let account = AccountId::new(path_id(id)?)?;
         let view = app.bank.balance(&account).await?;
         Ok((
             StatusCode::OK,
@@ -384,10 +409,10 @@ async fn account(State(app): State<App>, Path(id): Path<String>) -> Response {
     reply(result, "account", started)
 }
 
-async fn history(State(app): State<App>, Path(id): Path<String>) -> Response {
+async fn history(State(app): State<App>, id: Result<Path<String>, PathRejection>) -> Response {
     let started = Instant::now();
     let result = async {
-        let account = AccountId::new(id)?;
+        let account = AccountId::new(path_id(id)?)?;
         let events = app.bank.history(&account).await?;
         Ok((
             StatusCode::OK,
@@ -427,10 +452,10 @@ async fn search(
     reply(result, "search", started)
 }
 
-async fn forget(State(app): State<App>, Path(id): Path<String>) -> Response {
+async fn forget(State(app): State<App>, id: Result<Path<String>, PathRejection>) -> Response {
     let started = Instant::now();
     let result = async {
-        let owner = OwnerId::new(id)?;
+        let owner = OwnerId::new(path_id(id)?)?;
         let (forgotten, seen) = app.bank.forget(&owner).await?;
         Ok((
             StatusCode::OK,

@@ -177,3 +177,214 @@ async fn concurrent_retries_of_one_intent_all_get_its_result(env: &Env) {
     assert_eq!(two.json()["error"], "bad_request");
     assert_eq!(env.balance("i-2"), 30);
 }
+
+/// No error message, of the API or the CLI, ever quotes its input: a canary
+/// sent in every place input goes comes back in no answer. (clap's own usage
+/// errors name a mistyped flag, as every CLI does; they are not run here.)
+#[tokio::test(flavor = "multi_thread")]
+async fn no_error_message_echoes_its_input() {
+    const CANARY: &str = "Zq9Canary";
+    let env = Env::embedded();
+    env.open("k-1", "owner-k", "Ada", 10);
+    let server = env.serve();
+    let bodies: Vec<(&str, String)> = vec![
+        (
+            "/accounts",
+            format!("\"{CANARY} Ada Lovelace {CANARY}@example.org\""),
+        ),
+        (
+            "/accounts",
+            format!("{{\"account\": \"{CANARY}!\", \"owner_id\": \"o\", \"owner_name\": \"x\"}}"),
+        ),
+        (
+            "/accounts",
+            format!("{{\"account\": \"a\", \"owner_id\": \"{CANARY} \", \"owner_name\": \"x\"}}"),
+        ),
+        (
+            "/accounts",
+            format!(
+                "{{\"account\": \"a\", \"owner_id\": \"o\", \"owner_name\": \"x\", \"{CANARY}\": 1}}"
+            ),
+        ),
+        (
+            "/accounts",
+            format!(
+                "{{\"account\": \"a\", \"owner_id\": \"o\", \"owner_name\": \"x\", \"email\": \"{CANARY}\"}}"
+            ),
+        ),
+        (
+            "/accounts",
+            format!("{{\"account\": 5, \"owner_id\": \"{CANARY}\"}}"),
+        ),
+        (
+            "/accounts/k-1/deposits",
+            format!("{{\"amount\": \"{CANARY}\"}}"),
+        ),
+        (
+            "/accounts/k-1/deposits",
+            format!("{{\"amount\": {CANARY}}}"),
+        ),
+        ("/accounts/k-1/deposits", format!("[\"{CANARY}\"]")),
+        (
+            "/accounts/k-1/withdrawals",
+            format!("{{\"amount\": 1, \"{CANARY}\": true}}"),
+        ),
+        (
+            "/transfers",
+            format!("{{\"from\": \"{CANARY}\", \"to\": \"{CANARY}\", \"amount\": 1}}"),
+        ),
+        (
+            "/transfers",
+            format!("{{\"from\": \"k-1\", \"to\": \"{CANARY}-x\", \"amount\": 1}}"),
+        ),
+        (
+            "/accounts/Zq9Canary%FF/deposits",
+            "{\"amount\": 1}".to_owned(),
+        ),
+        ("/accounts/Zq9Canary/deposits", "{\"amount\": 1}".to_owned()),
+    ];
+    let mut answers = Vec::new();
+    for (path, body) in &bodies {
+        answers.push(
+            server
+                .request("POST", path, &[], Some(body.as_bytes()))
+                .await,
+        );
+    }
+    for key in [
+        format!("{CANARY} é"),
+        format!("{CANARY}{}", "x".repeat(300)),
+    ] {
+        answers.push(
+            server
+                .request(
+                    "POST",
+                    "/accounts/k-1/deposits",
+                    &[("Idempotency-Key", key.as_str())],
+                    Some(b"{\"amount\": 1}"),
+                )
+                .await,
+        );
+    }
+    let reused = [("Idempotency-Key", "Zq9Canary-key")];
+    server
+        .post("/accounts/k-1/deposits", &reused, &json!({"amount": 1}))
+        .await;
+    answers.push(
+        server
+            .post("/accounts/k-1/deposits", &reused, &json!({"amount": 2}))
+            .await,
+    );
+    for path in [
+        format!("/accounts/{CANARY}"),
+        format!("/accounts/{CANARY}%FF"),
+        format!("/accounts/{CANARY}/history"),
+        format!("/search?q={}", CANARY.repeat(30)),
+        format!("/{CANARY}"),
+    ] {
+        answers.push(server.get(&path).await);
+    }
+    answers.push(
+        server
+            .request("DELETE", &format!("/owners/{CANARY}!"), &[], None)
+            .await,
+    );
+    answers.push(
+        server
+            .request("PUT", &format!("/accounts/{CANARY}"), &[], None)
+            .await,
+    );
+    for answer in &answers {
+        assert!(answer.status >= 400, "{answer:?}");
+        assert!(answer.json()["error"].is_string(), "{answer:?}");
+        assert!(
+            !answer.body.contains(CANARY),
+            "the answer echoes its input: {answer:?}"
+        );
+        assert!(!answer.body.contains("zq9canary"), "{answer:?}");
+    }
+
+    let runs = [
+        vec![
+            "open",
+            "--account",
+            "Zq9Canary!",
+            "--owner-id",
+            "o",
+            "--owner-name",
+            "x",
+        ],
+        vec![
+            "open",
+            "--account",
+            "a",
+            "--owner-id",
+            "Zq9Canary ",
+            "--owner-name",
+            "x",
+        ],
+        vec![
+            "open",
+            "--account",
+            "a",
+            "--owner-id",
+            "o",
+            "--owner-name",
+            "x",
+            "--email",
+            "Zq9Canary",
+        ],
+        vec!["deposit", "--account", "k-1", "--amount", "Zq9Canary"],
+        vec!["deposit", "--account", "Zq9Canary", "--amount", "1"],
+        vec![
+            "deposit",
+            "--account",
+            "k-1",
+            "--amount",
+            "1",
+            "--idempotency-key",
+            "Zq9Canary\u{7}",
+        ],
+        vec!["withdraw", "--account", "k-1", "--amount", "-Zq9Canary"],
+        vec!["history", "--account", "Zq9Canary"],
+        vec!["balance", "--account", "Zq9Canary!"],
+        vec![
+            "transfer",
+            "--from",
+            "Zq9Canary",
+            "--to",
+            "Zq9Canary",
+            "--amount",
+            "1",
+        ],
+        vec!["forget", "--owner-id", "Zq9Canary!"],
+        vec!["streams", "show", "Zq9Canary"],
+        vec!["streams", "show", "Zq9Canary!"],
+        vec!["projections", "status", "Zq9Canary"],
+        vec![
+            "--database-url",
+            "postgres://Zq9Canary:Zq9Canary@127.0.0.1:1/Zq9Canary",
+            "balance",
+            "--account",
+            "k-1",
+        ],
+        vec![
+            "--database-url",
+            "Zq9Canary://x",
+            "balance",
+            "--account",
+            "k-1",
+        ],
+    ];
+    for args in runs {
+        let run = env.run(&args);
+        assert_ne!(run.code, 0, "{args:?}: {run:?}");
+        assert!(run.json()["error"].is_string(), "{args:?}: {run:?}");
+        for output in [&run.stdout, &run.stderr] {
+            assert!(
+                !output.contains(CANARY),
+                "{args:?} echoes its input: {run:?}"
+            );
+        }
+    }
+}
