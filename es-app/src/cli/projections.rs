@@ -212,10 +212,11 @@ pub(super) async fn list(projections: &Projections, cx: &Context) -> Result<Repo
         text.push_str("no projections registered\n");
     }
     let width = statuses.iter().map(|s| s.name.len()).max().unwrap_or(0);
+    let sink_width = statuses.iter().map(|s| s.sink.len()).max().unwrap_or(0);
     for s in &statuses {
         let _ = writeln!(
             text,
-            "{:width$}  {:8}  generation {:<3}  checkpoint {:<14}  {}",
+            "{:width$}  {:sink_width$}  generation {:<3}  checkpoint {:<14}  {}",
             s.name,
             s.sink,
             s.generation,
@@ -486,6 +487,10 @@ pub(super) async fn run(
     } else {
         names.to_vec()
     };
+    for name in &names {
+        // Unknown names fail before anything runs.
+        projections.rebuildable(name)?;
+    }
     eprintln!(
         "running {} ({}); one runner per projection is active across processes, the others stand by; \
          SIGINT or SIGTERM stops after the batch in hand",

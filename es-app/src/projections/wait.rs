@@ -295,6 +295,9 @@ impl Projections {
                 return;
             }
             Some(RunnerState::Halted(halt)) => {
+                if let Ok(checkpoint) = w.entry.checkpoint().await {
+                    w.checkpoint = checkpoint;
+                }
                 w.state = State::Lagging(LagReason::Halted(halt));
                 return;
             }
@@ -302,7 +305,27 @@ impl Projections {
         }
         if w.owned.is_none() && look_around {
             match cx.store.try_lock_projection(&w.name).await {
-                Ok(Some(guard)) => w.owned = Some((guard, w.entry.driver(cx))),
+                Ok(Some(guard)) => {
+                    // Halted: driving it would only meet the poison event
+                    // again (and log it again). Said at once instead.
+                    match w.entry.halt(cx).await {
+                        Ok(Some(halt)) => {
+                            if let Ok(checkpoint) = w.entry.checkpoint().await {
+                                w.checkpoint = checkpoint;
+                            }
+                            w.state = State::Lagging(LagReason::Halted(halt));
+                            w.owned = Some((guard, w.entry.driver(cx)));
+                            return;
+                        }
+                        Ok(None) => {}
+                        Err(error) => {
+                            w.state = failed(&error);
+                            w.owned = Some((guard, w.entry.driver(cx)));
+                            return;
+                        }
+                    }
+                    w.owned = Some((guard, w.entry.driver(cx)));
+                }
                 Ok(None) => {}
                 Err(error) => {
                     w.state = failed(&error);
@@ -334,6 +357,7 @@ impl Projections {
             match outcome {
                 Ok(()) => {}
                 Err(RunnerError::Halted { .. }) => {
+                    w.checkpoint = w.owned.as_ref().and_then(|(_, d)| d.checkpoint());
                     w.state = match w.entry.halt(cx).await {
                         Ok(Some(halt)) => State::Lagging(LagReason::Halted(halt)),
                         Ok(None) => State::Lagging(LagReason::Behind),

@@ -417,15 +417,17 @@ impl Bank {
             .await
     }
 
-    /// Transfers money and returns once the transfer settled: completed, or
-    /// an error saying it was refused (nothing moved) or compensated (the
-    /// source refunded).
+    /// Transfers money: requests the transfer, then waits (within the
+    /// bank's wait) for the saga to settle it. Completed, or `pending` when
+    /// the saga had not settled it by then (it goes on; never an error); a
+    /// transfer refused (nothing moved) or compensated (the source refunded)
+    /// is an error.
     ///
     /// # Errors
     ///
     /// `transfer_refused`, `transfer_compensated`, `same_account`,
-    /// `conflict` (a key reused for another transfer), `transfer_pending`,
-    /// or an infrastructure failure.
+    /// `conflict` (a key reused for another transfer), or an infrastructure
+    /// failure before the request was written.
     pub async fn transfer(
         &self,
         from: &AccountId,
@@ -710,8 +712,9 @@ impl Bank {
     /// segments merged and old files collected), and truncates the embedded
     /// file's write-ahead log over the securely deleted rows. Returns whether
     /// the owner was forgotten now (`false`: already), and the read models
-    /// that had not purged them yet (they will; the log is truncated then by
-    /// the next forget or `projections` command).
+    /// that had not purged them within 30 s (their runners purge them when
+    /// they get there; the write-ahead log is truncated again by the next
+    /// forget).
     ///
     /// # Errors
     ///

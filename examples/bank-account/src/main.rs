@@ -86,7 +86,8 @@ enum Command {
         #[arg(long)]
         idempotency_key: Option<String>,
     },
-    /// Transfer money; returns when the transfer settled.
+    /// Transfer money; waits (up to --wait) for the saga to settle it, else
+    /// says it is pending.
     Transfer {
         /// The account debited.
         #[arg(long)]
@@ -438,13 +439,18 @@ async fn run(cli: &Cli) -> Result<(), Error> {
             let (forgotten, seen) = bank.forget(&owner).await?;
             print(
                 json,
-                &json!({
-                    "owner_id": owner.as_str(),
-                    "forgotten": true,
-                    "already_forgotten": !forgotten,
-                    "visible": seen.visible(),
-                    "lagging": seen.lagging,
-                }),
+                &{
+                    let mut out = json!({
+                        "owner_id": owner.as_str(),
+                        "forgotten": true,
+                        "already_forgotten": !forgotten,
+                        "visible": seen.visible(),
+                    });
+                    if !seen.visible() {
+                        out["lagging"] = to_json(&seen.lagging);
+                    }
+                    out
+                },
                 || {
                     if forgotten {
                         format!(
