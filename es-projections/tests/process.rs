@@ -236,16 +236,23 @@ async fn a_failed_reaction_halts_at_its_batch() {
     let fx = fixture(2).await;
     let broken = Arc::new(Broken);
     let checkpoints = MemoryKv::new();
+    let letters = MemoryDeadLetters::new();
     let mut runner = Runner::new(
         Reactions::new(Arc::clone(&broken)),
         Reactor::new(broken, checkpoints.clone()),
         fx.store.clone(),
-        Arc::new(MemoryDeadLetters::new()),
+        Arc::new(letters.clone()),
     );
+    // The reaction that fails for good is found and dead-lettered, and the
+    // process manager halts before it: visible, and retried by an operator.
     match runner.step().await {
-        Err(RunnerError::Sink(error)) => assert!(error.to_string().contains("cannot handle it")),
+        Err(RunnerError::Halted { error, .. }) => assert!(error.contains("cannot handle it")),
         other => panic!("expected a halt, got {other:?}"),
     }
+    let dead = es_core::DeadLetters::list(&letters, "broken")
+        .await
+        .unwrap();
+    assert_eq!(dead.len(), 1, "{dead:?}");
     assert_eq!(
         es_core::Sink::checkpoint(&checkpoints, "broken")
             .await
