@@ -187,3 +187,25 @@ async fn without_tokens_only_loopback_and_an_open_tokens_file_is_refused() {
     let message = refused.fails("config", 78);
     assert!(message.contains("mode 644"), "{message}");
 }
+
+/// Past `--max-in-flight`, requests are refused at once (503 `overloaded`,
+/// `Retry-After`) instead of queueing behind the ones in progress.
+#[tokio::test(flavor = "multi_thread")]
+async fn requests_past_the_in_flight_cap_are_refused_at_once() {
+    let env = Env::embedded();
+    env.open("f-1", "owner-f", "Ada", 10);
+    let server = env.serve_with(&["--max-in-flight", "1", "--request-timeout", "5"]);
+    // A request whose body never comes holds the one slot.
+    let mut holder = TcpStream::connect(server.addr).expect("connect");
+    holder
+        .write_all(b"POST /accounts/f-1/deposits HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 50\r\n\r\n{")
+        .expect("write");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let refused = server.get("/accounts/f-1").await;
+    assert_eq!(refused.status, 503, "{refused:?}");
+    assert_eq!(refused.json()["error"], "overloaded");
+    assert!(refused.headers.contains("retry-after: 1"), "{refused:?}");
+    drop(holder);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(server.get("/accounts/f-1").await.status, 200);
+}

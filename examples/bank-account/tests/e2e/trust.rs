@@ -388,3 +388,21 @@ async fn no_error_message_echoes_its_input() {
         }
     }
 }
+
+/// A PostgreSQL database that does not exist was `internal` (exit 1) with
+/// PostgreSQL's source line in the message: it is the configuration.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_missing_database_is_a_configuration_error() {
+    let mut env = Env::servers().await;
+    let url = env.database_url.clone().expect("postgres");
+    let (base, _) = url.rsplit_once('/').expect("a database path");
+    env.database_url = Some(format!(
+        "{base}/es_no_such_database_{}",
+        uuid::Uuid::now_v7().simple()
+    ));
+    let message = env
+        .run(&["balance", "--account", "a-1"])
+        .fails("config", 78);
+    assert!(message.contains("does not exist"), "{message}");
+    assert!(!message.contains("line"), "{message}");
+}
