@@ -190,6 +190,14 @@ impl SearchIndex {
         .await
     }
 
+    /// The most hits one [`search`](Self::search) returns: a larger `limit`
+    /// is refused.
+    pub const MAX_LIMIT: usize = 100;
+
+    /// The most distinct words of a query that [`search`](Self::search) looks
+    /// for; later ones are ignored.
+    pub const MAX_WORDS: usize = query::MAX_WORDS;
+
     /// The directory of the index (its generations are directories in it).
     pub fn dir(&self) -> &Path {
         &self.shared.dir
@@ -201,12 +209,28 @@ impl SearchIndex {
         self.shared.generation(generation)
     }
 
-    /// The documents best matching `query`, at most `limit`, best first.
+    /// The documents matching the words of `query`, at most `limit`, best
+    /// first.
     ///
-    /// The query is read by tantivy's query parser over every text field
-    /// (`ada AND lovelace`, `"exact phrase"`, `owner_name:ada`), and each of
-    /// its words also matches as a prefix with up to one edit (words of four
-    /// letters or more), so `Lov` and `Lovelase` both find `Lovelace`.
+    /// `query` is text typed by a user, not a query language. Its words are
+    /// the runs of letters and digits in it, lowercased (as the text fields
+    /// are indexed); everything else separates words, so `*`, `:`, brackets,
+    /// quotes, `~`, `^`, `/`, `\`, `+` and `-` mean nothing, `AND`, `OR` and
+    /// `TO` are words like any other, and there is no field syntax. Words
+    /// are looked for in the text fields named at [`open`](Self::open) only,
+    /// never in the documents' ids or subjects.
+    ///
+    /// A document is found when it holds every word, each in any text field:
+    /// exactly, as the start of a word, or, for words of four letters or
+    /// more, as the start of a word with one edit, so `Lov` and `Lovelase`
+    /// find `Lovelace` (exact matches rank first). Only the first
+    /// [`MAX_WORDS`](Self::MAX_WORDS) distinct words count; the rest are
+    /// ignored (they could only narrow the result). A query with no word
+    /// (`""`, `*`) finds nothing.
+    ///
+    /// `limit` is at most [`MAX_LIMIT`](Self::MAX_LIMIT): a larger one is the
+    /// caller's mistake and fails with [`SinkError::Failed`], whatever the
+    /// query. Any text is a valid query.
     ///
     /// ```
     /// use es_core::Checkpoint;
@@ -217,15 +241,31 @@ impl SearchIndex {
     /// let index = SearchIndex::open(dir.path(), &["owner_name"]).await.unwrap();
     /// let mut batch = SearchBatch::default();
     /// batch.upsert("account-1", ["owner-1"], [("owner_name", "Ada Lovelace")]);
+    /// batch.upsert("account-2", ["owner-2"], [("owner_name", "Ada Byron")]);
     /// index.commit("owners", batch, None, Checkpoint::START).await.unwrap();
-    /// for query in ["Lovelace", "lov", "Lovelase"] {
+    /// for query in ["Lovelace", "lov", "Lovelase", "ada lovelace", "\"Ada\" lovelace*"] {
     ///     let hits = index.search(query, 5).await.unwrap();
     ///     assert_eq!(hits.len(), 1, "{query}");
     ///     assert_eq!(hits[0].fields, [("owner_name".to_owned(), "Ada Lovelace".to_owned())]);
     /// }
+    /// assert_eq!(index.search("ada", 5).await.unwrap().len(), 2);
+    /// // No query syntax: no match-all, no field, no id or subject.
+    /// for query in ["*", "owner_name:[a TO z]", "subject:owner-1", "id:/.*/"] {
+    ///     assert!(index.search(query, 5).await.unwrap().is_empty(), "{query}");
+    /// }
+    /// assert!(index.search("ada", 101).await.is_err());
     /// # });
     /// ```
     pub async fn search(&self, query: &str, limit: usize) -> Result<Vec<Hit>, SinkError> {
+        if limit > Self::MAX_LIMIT {
+            return Err(SinkError::Failed {
+                message: format!(
+                    "a search returns at most {} hits, not {limit}",
+                    Self::MAX_LIMIT
+                ),
+                source: None,
+            });
+        }
         if limit == 0 {
             return Ok(Vec::new());
         }
@@ -233,13 +273,16 @@ impl SearchIndex {
         let text = query.to_owned();
         blocking(move || {
             let inner = this.reading()?;
+            let words = query::words(&inner.index, &inner.fields, &text)
+                .map_err(|e| failure("tokenize the query", e))?;
+            let Some(query) = query::build(&inner.fields, &words) else {
+                return Ok(Vec::new());
+            };
             let _shared = inner
                 .searchers
                 .read()
                 .unwrap_or_else(PoisonError::into_inner);
             let searcher = inner.reader.searcher();
-            let query = query::build(&inner.index, &inner.fields, &text)
-                .map_err(|e| failure("query", e))?;
             let top = searcher
                 .search(&query, &TopDocs::with_limit(limit).order_by_score())
                 .map_err(|e| failure("search", e))?;

@@ -1,6 +1,6 @@
 //! The tantivy sink: round trips, search, the checkpoint compare-and-set, crash
-//! and resume, the forget canary on disk, a runner end to end, and
-//! zero-downtime rebuilds.
+//! and resume, the forget canary on disk, a runner end to end, zero-downtime
+//! rebuilds, and what a search reads in its input.
 
 #![cfg(feature = "tantivy")]
 
@@ -16,3 +16,5 @@ mod rebuild;
 mod runner_tests;
 #[path = "search/sink.rs"]
 mod sink;
+#[path = "search/words.rs"]
+mod words;

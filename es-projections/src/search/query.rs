@@ -1,16 +1,23 @@
-//! Queries on a [`SearchIndex`](crate::SearchIndex): the parsed query, widened
-//! with fuzzy and prefix matches on each word, and the [`Hit`]s they return.
+//! Queries on a [`SearchIndex`](crate::SearchIndex): the words of the user's
+//! text, each matched exactly, as a prefix and with one edit in any text
+//! field, and the [`Hit`]s they return.
+//!
+//! The text is never parsed as a query: the words are the tokens the text
+//! fields' tokenizer makes of it (runs of letters and digits, lowercased), so
+//! `*`, `field:`, ranges, regexes, quotes and `AND`/`OR` mean nothing, and the
+//! framework's own `id` and `subject` fields are never searched.
 
-use tantivy::query::{BooleanQuery, BoostQuery, FuzzyTermQuery, Occur, Query, QueryParser};
-use tantivy::schema::{Field, Value};
+use tantivy::query::{BooleanQuery, BoostQuery, FuzzyTermQuery, Occur, Query, TermQuery};
+use tantivy::schema::{Field, IndexRecordOption, Value};
 use tantivy::{Index, TantivyDocument, Term};
 
-/// At most this many words of a query get fuzzy and prefix clauses (each adds
-/// one clause per text field).
-const MAX_WORDS: usize = 16;
+/// At most this many distinct words of a query are searched; later ones are
+/// ignored. Each word adds two clauses per text field, and every word must
+/// match, so more words only narrow what a few already found.
+pub(super) const MAX_WORDS: usize = 8;
 
-/// Words shorter than this only match as prefixes: one edit on a word of one to
-/// three letters matches almost anything.
+/// Words shorter than this only match exactly or as prefixes: one edit on a
+/// word of one to three letters matches almost anything.
 const MIN_FUZZY_CHARS: usize = 4;
 
 /// Fuzzy and prefix matches score below exact ones.
@@ -58,39 +65,58 @@ impl Fields {
     }
 }
 
-/// The query for `text`: the query parser's reading of it over every text
-/// field, or, for each of its words, a fuzzy (one edit) prefix match in any
-/// text field.
-pub(super) fn build(index: &Index, fields: &Fields, text: &str) -> tantivy::Result<Box<dyn Query>> {
-    let text_fields: Vec<Field> = fields.text.iter().map(|(_, f)| *f).collect();
-    let parser = QueryParser::for_index(index, text_fields.clone());
-    // Lenient: user input with unbalanced quotes or stray operators still
-    // searches (the errors name the input, so they are not reported).
-    let (parsed, _errors) = parser.parse_query_lenient(text);
-    let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![(Occur::Should, parsed)];
-    let Some(&first) = text_fields.first() else {
-        return Ok(Box::new(BooleanQuery::new(clauses)));
+/// The words of `text` that a search looks for: the tokens `index`'s text
+/// fields make of it, first occurrences only, at most [`MAX_WORDS`].
+///
+/// Every text field is created with the same tokenizer (tantivy's default:
+/// runs of letters and digits, lowercased, tokens of 40 bytes or more
+/// dropped), so the first field's stands for all.
+pub(super) fn words(index: &Index, fields: &Fields, text: &str) -> tantivy::Result<Vec<String>> {
+    let Some(&(_, first)) = fields.text.first() else {
+        return Ok(Vec::new());
     };
     let mut analyzer = index.tokenizer_for_field(first)?;
-    let mut words = Vec::new();
+    let mut words: Vec<String> = Vec::new();
     let mut stream = analyzer.token_stream(text);
-    while stream.advance() && words.len() < MAX_WORDS {
-        words.push(stream.token().text.clone());
-    }
-    for word in words {
-        let distance = if word.chars().count() >= MIN_FUZZY_CHARS {
-            1
-        } else {
-            0
-        };
-        for &field in &text_fields {
-            let fuzzy =
-                FuzzyTermQuery::new_prefix(Term::from_field_text(field, &word), distance, true);
-            clauses.push((
-                Occur::Should,
-                Box::new(BoostQuery::new(Box::new(fuzzy), LOOSE_BOOST)),
-            ));
+    while words.len() < MAX_WORDS && stream.advance() {
+        let word = &stream.token().text;
+        if !words.contains(word) {
+            words.push(word.clone());
         }
     }
-    Ok(Box::new(BooleanQuery::new(clauses)))
+    Ok(words)
+}
+
+/// The query for `words`: a document matches when each word matches one of
+/// its text fields, exactly, as a prefix, or (words of [`MIN_FUZZY_CHARS`] or
+/// more) as a prefix with one edit; exact matches score higher. `None` when
+/// there is no word (or no text field): nothing matches.
+pub(super) fn build(fields: &Fields, words: &[String]) -> Option<Box<dyn Query>> {
+    if words.is_empty() || fields.text.is_empty() {
+        return None;
+    }
+    let all: Vec<(Occur, Box<dyn Query>)> = words
+        .iter()
+        .map(|word| {
+            let distance = u8::from(word.chars().count() >= MIN_FUZZY_CHARS);
+            let mut any: Vec<(Occur, Box<dyn Query>)> = Vec::with_capacity(2 * fields.text.len());
+            for &(_, field) in &fields.text {
+                let term = Term::from_field_text(field, word);
+                let loose = FuzzyTermQuery::new_prefix(term.clone(), distance, true);
+                any.push((
+                    Occur::Should,
+                    Box::new(TermQuery::new(term, IndexRecordOption::WithFreqs)),
+                ));
+                any.push((
+                    Occur::Should,
+                    Box::new(BoostQuery::new(Box::new(loose), LOOSE_BOOST)),
+                ));
+            }
+            (
+                Occur::Must,
+                Box::new(BooleanQuery::new(any)) as Box<dyn Query>,
+            )
+        })
+        .collect();
+    Some(Box::new(BooleanQuery::new(all)))
 }
