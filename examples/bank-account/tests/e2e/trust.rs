@@ -9,6 +9,7 @@ on_both_backends!(
     ids_that_look_like_the_sinks_own_keys_are_plain_ids,
     a_rebuild_with_a_wrong_master_key_is_refused_and_changes_nothing,
     concurrent_retries_of_one_intent_all_get_its_result,
+    the_search_box_takes_words_not_queries,
 );
 
 /// `{"account": "__tags"}` (valid by the id rule) made Redis refuse the key;
@@ -405,4 +406,37 @@ async fn a_missing_database_is_a_configuration_error() {
         .fails("config", 78);
     assert!(message.contains("does not exist"), "{message}");
     assert!(!message.contains("line"), "{message}");
+}
+
+/// `q=*` listed every owner, `q=owner_name:[a TO z]` paged through all
+/// names, `q=subject:<owner id>` and `id:/.*/` reached internal fields.
+async fn the_search_box_takes_words_not_queries(env: &Env) {
+    let server = env.serve();
+    env.open("q-1", "owner-q1", "Ada Lovelace", 0);
+    env.open("q-2", "owner-q2", "Grace Hopper", 0);
+    for q in [
+        "*",
+        "owner_name:[a%20TO%20z]",
+        "subject:owner-q1",
+        "id:/.*/",
+        "owner_name:*",
+        "%22%22",
+        "(",
+        "!",
+    ] {
+        let found = server.get(&format!("/search?q={q}")).await;
+        assert!(matches!(found.status, 200 | 422), "{q}: {found:?}");
+        if found.status == 200 {
+            assert_eq!(
+                found.json(),
+                json!([]),
+                "{q} reaches what plain words do not"
+            );
+        }
+    }
+    let found = server.get("/search?q=ada%20lovelace").await.json();
+    assert_eq!(found.as_array().map(Vec::len), Some(1), "{found}");
+    assert_eq!(found[0]["account"], "q-1");
+    let found = server.get("/search?q=q-2").await.json();
+    assert_eq!(found[0]["account"], "q-2", "{found}");
 }
