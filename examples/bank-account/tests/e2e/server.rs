@@ -7,14 +7,17 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::support::Env;
+use crate::support::{Env, on_both_backends};
+
+on_both_backends!(
+    half_sent_requests_are_closed_while_others_are_served,
+    every_route_needs_a_token_with_its_role,
+);
 
 /// 300 connections that send half a request and hold it (a slowloris) are
 /// closed within the header timeout, and half-sent bodies within the request
 /// budget, while `/health` and normal requests keep working.
-#[tokio::test(flavor = "multi_thread")]
-async fn half_sent_requests_are_closed_while_others_are_served() {
-    let env = Env::embedded();
+async fn half_sent_requests_are_closed_while_others_are_served(env: &Env) {
     let server = env.serve_with(&["--header-timeout", "1", "--request-timeout", "2"]);
     env.open("s-1", "owner-s", "Ada", 10);
     let addr = server.addr;
@@ -82,10 +85,8 @@ fn tokens_file(env: &Env) -> (String, String, std::path::PathBuf) {
 }
 
 /// Every route × no token, a wrong token, each role.
-#[tokio::test(flavor = "multi_thread")]
-async fn every_route_needs_a_token_with_its_role() {
-    let env = Env::embedded();
-    let (teller, operator, path) = tokens_file(&env);
+async fn every_route_needs_a_token_with_its_role(env: &Env) {
+    let (teller, operator, path) = tokens_file(env);
     let server = env.serve_with(&["--tokens-file", path.to_str().unwrap()]);
     let teller_routes: [(&str, &str, Option<serde_json::Value>); 7] = [
         (
