@@ -98,8 +98,9 @@ pub struct Receipt {
     /// Whether this was a retry that wrote nothing.
     pub deduplicated: bool,
     /// The balance now: from the read model when it shows the command, from
-    /// the account's own events otherwise.
-    pub balance: u64,
+    /// the account's own events otherwise; `None` (JSON `null`) when neither
+    /// could be read after the write (the write is done all the same).
+    pub balance: Option<u64>,
     /// Whether the read models showed the command when this returned.
     pub visible: bool,
     /// The read models that did not, and why (empty when visible).
@@ -325,7 +326,7 @@ impl Bank {
             account: account.to_string(),
             version: done.version.get(),
             deduplicated: done.deduplicated,
-            balance: balance.unwrap_or_default(),
+            balance,
             visible: seen.visible(),
             lagging: seen.lagging,
         })

@@ -250,6 +250,14 @@ async fn open_bank(cli: &Cli) -> Result<Bank, Error> {
     Ok(bank.with_wait(Duration::from_secs_f64(cli.wait)))
 }
 
+/// A receipt's balance for people: `unknown` when it could not be read
+/// after the write.
+fn shown(balance: Option<u64>) -> String {
+    balance
+        .and_then(|b| Cents::new(b).ok())
+        .map_or_else(|| "unknown".to_owned(), |c| c.to_string())
+}
+
 /// The one warning line of a command that was written but is not yet shown
 /// by every read model.
 fn warn_lagging(lagging: &[es_app::projections::Lag]) {
@@ -297,7 +305,7 @@ async fn run(cli: &Cli) -> Result<(), Error> {
             print(json, &to_json(&receipt), || {
                 format!(
                     "opened account {account} with a balance of {}",
-                    Cents::new(receipt.balance).unwrap_or_default()
+                    shown(receipt.balance)
                 )
             });
             warn_lagging(&receipt.lagging);
@@ -331,7 +339,7 @@ async fn run(cli: &Cli) -> Result<(), Error> {
                 };
                 format!(
                     "{verb} {amount} on {account}{again}; balance {}",
-                    Cents::new(receipt.balance).unwrap_or_default()
+                    shown(receipt.balance)
                 )
             });
             warn_lagging(&receipt.lagging);
@@ -615,7 +623,7 @@ async fn demo(cli: &Cli) -> Result<(), Error> {
             .await?;
         println!(
             "deposit 25.00 on {alice} (attempt {attempt}, same idempotency key): balance {}, retry: {}",
-            Cents::new(receipt.balance)?,
+            shown(receipt.balance),
             receipt.deduplicated
         );
     }
