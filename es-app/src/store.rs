@@ -85,8 +85,9 @@ impl Store {
 
     /// [`connect`](Self::connect), with every PostgreSQL statement bounded by
     /// `statement_timeout` (a server gives it its request budget, so that no
-    /// statement outlives the request that ran it). SQLite statements are
-    /// local and bounded by its busy timeout.
+    /// statement outlives the request that ran it), and the wait for a pooled
+    /// connection by half of it. SQLite statements are local and bounded by
+    /// its busy timeout.
     pub async fn connect_bounded(
         config: &Config,
         statement_timeout: Option<std::time::Duration>,
@@ -99,6 +100,10 @@ impl Store {
         let mut options = es_store_postgres::PgStoreOptions::default();
         if let Some(timeout) = statement_timeout {
             options.statement_timeout = timeout;
+            // Waiting for a connection is part of the budget too: half of
+            // it, so that an unreachable database is answered as such
+            // before the request's own deadline.
+            options.acquire_timeout = options.acquire_timeout.min(timeout / 2);
         }
         match (config.backend(), scheme(url)) {
             (Backend::Postgres, _) => {

@@ -621,33 +621,29 @@ impl Bank {
                 }
             };
             for (record, event) in records.iter().zip(events) {
-                let event = match event {
-                    Ok(event) => event,
-                    Err(error) => {
-                        let error = Error::from(error);
-                        out.push(json!({
-                            "version": record.version.get(),
-                            "position": record.position.get(),
-                            "event_id": record.event_id.to_string(),
-                            "type": record.event_type,
-                            "schema_version": record.schema_version,
-                            "recorded_at": record.metadata.recorded_at.to_rfc3339(),
-                            "error": { "error": error.kind(), "message": error.to_string() },
-                        }));
-                        continue;
-                    }
-                };
-                out.push(json!({
+                let mut shown = json!({
                     "version": record.version.get(),
                     "position": record.position.get(),
                     "event_id": record.event_id.to_string(),
                     "type": record.event_type,
                     "schema_version": record.schema_version,
                     "recorded_at": record.metadata.recorded_at.to_rfc3339(),
-                    "idempotency_key": record.metadata.idempotency_key.as_ref().map(|k| k.as_str()),
-                    "causation_id": record.metadata.causation_id.map(|c| c.to_string()),
-                    "data": describe(&event),
-                }));
+                });
+                match event {
+                    Ok(event) => {
+                        shown["idempotency_key"] =
+                            json!(record.metadata.idempotency_key.as_ref().map(|k| k.as_str()));
+                        shown["causation_id"] =
+                            json!(record.metadata.causation_id.map(|c| c.to_string()));
+                        shown["data"] = describe(&event);
+                    }
+                    Err(error) => {
+                        let error = Error::from(error);
+                        shown["error"] =
+                            json!({ "error": error.kind(), "message": error.to_string() });
+                    }
+                }
+                out.push(shown);
             }
         }
         if out.is_empty() {

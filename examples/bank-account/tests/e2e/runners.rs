@@ -109,6 +109,23 @@ async fn concurrent_writers_beside_a_server_all_return_written(env: &Env) {
     assert_eq!(server.get("/accounts/c-1").await.json()["balance"], 64);
 }
 
+/// Deposits 1 cent on `k-1` once per `n`, keyed; returns how many.
+fn deposit_keyed(env: &Env, ns: std::ops::Range<u64>) -> u64 {
+    for n in ns.clone() {
+        let key = format!("k-{n}");
+        written(&env.run(&[
+            "deposit",
+            "--account",
+            "k-1",
+            "--amount",
+            "1",
+            "--idempotency-key",
+            &key,
+        ]));
+    }
+    ns.end - ns.start
+}
+
 async fn a_killed_runner_is_taken_over_by_a_standby(env: &Env) {
     env.open("k-1", "owner-k", "Ada", 0);
     let active = env.worker();
@@ -118,32 +135,10 @@ async fn a_killed_runner_is_taken_over_by_a_standby(env: &Env) {
     .await;
     let standby = env.worker();
     let mut deposited = 0;
-    for n in 0..10 {
-        written(&env.run(&[
-            "deposit",
-            "--account",
-            "k-1",
-            "--amount",
-            "1",
-            "--idempotency-key",
-            &format!("k-{n}"),
-        ]));
-        deposited += 1;
-    }
+    deposited += deposit_keyed(env, 0..10);
     // Mid-stream: the active runner dies as a crash would.
     active.kill();
-    for n in 10..20 {
-        written(&env.run(&[
-            "deposit",
-            "--account",
-            "k-1",
-            "--amount",
-            "1",
-            "--idempotency-key",
-            &format!("k-{n}"),
-        ]));
-        deposited += 1;
-    }
+    deposited += deposit_keyed(env, 10..20);
     // The standby took over: every projection is run again, and catches up
     // without losing or doubling anything.
     eventually("the standby to take over and catch up", || {

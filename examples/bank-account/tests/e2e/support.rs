@@ -201,36 +201,48 @@ impl Env {
         es_app::Store::connect(&config).await.expect("the store")
     }
 
-    /// Starts `projections run` (a worker with no HTTP) and returns once it
-    /// says it runs.
-    pub(crate) fn worker(&self) -> Worker {
+    /// Starts the binary with `args` and returns it once its stderr has a
+    /// whole line that `ready` picks (what it returns), stderr then drained
+    /// in the background so that the child never blocks on it.
+    fn spawn_until<T>(&self, args: &[&str], ready: impl Fn(&str) -> Option<T>) -> (Child, T) {
         let mut child = self
             .command()
-            .args(["projections", "run"])
+            .args(args)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
-            .expect("the worker starts");
+            .expect("the binary starts");
         let mut stderr = child.stderr.take().expect("stderr");
         let mut seen = String::new();
         let mut byte = [0u8; 1];
-        loop {
+        let found = loop {
             match stderr.read(&mut byte) {
                 Ok(1) => {
                     seen.push(char::from(byte[0]));
-                    if seen.starts_with("running") && seen.ends_with('\n') {
-                        break;
+                    if seen.ends_with('\n')
+                        && let Some(found) = seen.lines().find_map(&ready)
+                    {
+                        break found;
                     }
                 }
                 _ => {
                     let _ = child.kill();
-                    panic!("the worker exited before running: {seen}");
+                    panic!("{args:?} exited before it was ready: {seen}");
                 }
             }
-        }
+        };
         std::thread::spawn(move || {
             let mut sink = Vec::new();
             let _ = stderr.read_to_end(&mut sink);
+        });
+        (child, found)
+    }
+
+    /// Starts `projections run` (a worker with no HTTP) and returns once it
+    /// says it runs.
+    pub(crate) fn worker(&self) -> Worker {
+        let (child, ()) = self.spawn_until(&["projections", "run"], |line| {
+            line.starts_with("running").then_some(())
         });
         Worker { child }
     }
@@ -242,40 +254,13 @@ impl Env {
 
     /// Starts `serve` on a free port with more arguments.
     pub(crate) fn serve_with(&self, args: &[&str]) -> Server {
-        let mut child = self
-            .command()
-            .args(["serve", "--addr", "127.0.0.1:0"])
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the server starts");
-        let mut stderr = child.stderr.take().expect("stderr");
-        let mut seen = String::new();
-        let mut byte = [0u8; 1];
-        let addr = loop {
-            match stderr.read(&mut byte) {
-                Ok(1) => {
-                    seen.push(char::from(byte[0]));
-                    if let Some(line) = seen.lines().find(|l| l.starts_with("listening on http://"))
-                        && seen.ends_with('\n')
-                    {
-                        break line
-                            .trim_start_matches("listening on http://")
-                            .parse::<SocketAddr>()
-                            .expect("an address");
-                    }
-                }
-                _ => {
-                    let _ = child.kill();
-                    panic!("the server exited before listening: {seen}");
-                }
-            }
-        };
-        // Keep draining stderr so the server never blocks on it.
-        std::thread::spawn(move || {
-            let mut sink = Vec::new();
-            let _ = stderr.read_to_end(&mut sink);
+        let args: Vec<&str> = ["serve", "--addr", "127.0.0.1:0"]
+            .into_iter()
+            .chain(args.iter().copied())
+            .collect();
+        let (child, addr) = self.spawn_until(&args, |line| {
+            line.strip_prefix("listening on http://")
+                .map(|addr| addr.parse::<SocketAddr>().expect("an address"))
         });
         Server { child, addr }
     }
