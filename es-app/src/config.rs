@@ -1,14 +1,15 @@
 //! [`Config`]: where the application's data lives, from the environment and
 //! flags, and the master key.
 
+use std::cell::Cell;
 use std::fmt;
-use std::io::Write as _;
+use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
 
 use clap::Parser;
-use es_core::{MasterKey, MasterKeyring};
+use es_core::{KeyStore as _, MasterKey, MasterKeyring};
 
-use crate::Error;
+use crate::{Error, Store};
 
 /// The default data directory, relative to the working directory.
 pub const DEFAULT_DATA_DIR: &str = "./data";
@@ -30,7 +31,9 @@ pub(crate) const REDIS_URL: &str = "REDIS_URL (--redis-url)";
 /// - `REDIS_URL` (`--redis-url`): set, key-value read models live in Redis;
 ///   unset, in the SQL key-value model of the same database.
 /// - `ES_DATA_DIR` (`--data-dir`, default `./data`): the embedded database,
-///   tantivy indexes and the development master key.
+///   tantivy indexes and the development master key. On Unix it is private to
+///   its owner (0700, see [`SqliteStore::open_in`](es_store_sqlite::SqliteStore::open_in)),
+///   and so is every file the framework creates in it (0600).
 /// - `ES_MASTER_KEY` (`--master-key`) or `ES_MASTER_KEY_FILE`
 ///   (`--master-key-file`): the master key that wraps the data keys of
 ///   personal data (see [`master_keyring`](Self::master_keyring)).
@@ -339,10 +342,18 @@ impl Config {
     /// `ES_MASTER_KEY_FILE` (`--master-key-file`).
     ///
     /// With neither set, the embedded default (SQLite) uses a development key
-    /// in `<data dir>/master.key`, creating it (mode 0600) on first use: the
-    /// result then says so ([`MasterKeys::notice`]), and a warning is logged
-    /// once, without the key. PostgreSQL never falls back: a missing key is
-    /// [`Error::MissingMasterKey`].
+    /// in `<data dir>/master.key`, creating it (mode 0600, the data directory
+    /// 0700) on first use: the result then says so ([`MasterKeys::notice`]),
+    /// and a warning is logged once, without the key. PostgreSQL never falls
+    /// back: a missing key is [`Error::MissingMasterKey`].
+    ///
+    /// On Unix, a key file (configured or the development one) that the group
+    /// or others may read or write is refused, as ssh refuses such a private
+    /// key: [`Error::UnprotectedKeyFile`], naming the file and its mode.
+    ///
+    /// This does not look at the store, so it cannot tell a first start from a
+    /// lost development key: once a store is open, call
+    /// [`master_keyring_for`](Self::master_keyring_for) instead.
     ///
     /// ```
     /// use es_app::{Config, KeySource};
@@ -359,6 +370,9 @@ impl Config {
     /// assert!(matches!(pg.master_keyring(), Err(es_app::Error::MissingMasterKey)));
     /// ```
     pub fn master_keyring(&self) -> Result<MasterKeys, Error> {
+        // The mode of a configured key file that others may read, found while
+        // reading it (on the open file: no race with a chmod).
+        let unprotected = Cell::new(None);
         let configured = MasterKeyring::from_sources(
             |name| match name {
                 "ES_MASTER_KEY" => non_empty(self.master_key.as_deref()).map(str::to_owned),
@@ -367,10 +381,26 @@ impl Config {
                     .map(|p| p.to_string_lossy().into_owned()),
                 _ => None,
             },
-            |path| std::fs::read_to_string(path),
-        )
-        .map_err(Error::MasterKey)?;
-        if let Some(keyring) = configured {
+            |path| {
+                read_private(path).map_err(|error| match error {
+                    KeyFileError::Io(error) => error,
+                    KeyFileError::Unprotected(mode) => {
+                        unprotected.set(Some(mode));
+                        std::io::Error::new(
+                            std::io::ErrorKind::PermissionDenied,
+                            "open to the group or others",
+                        )
+                    }
+                })
+            },
+        );
+        if let (Some(mode), Some(path)) = (unprotected.get(), self.master_key_file()) {
+            return Err(Error::UnprotectedKeyFile {
+                path: path.to_owned(),
+                mode,
+            });
+        }
+        if let Some(keyring) = configured.map_err(Error::MasterKey)? {
             return Ok(MasterKeys {
                 keyring,
                 source: KeySource::Configured,
@@ -392,7 +422,66 @@ impl Config {
             source: KeySource::Development { path, created },
         })
     }
+
+    /// The master keys, for `store`: [`master_keyring`](Self::master_keyring),
+    /// except that a missing development key is not created while the store
+    /// holds data keys. The lost key wrapped them: a new one could read none of
+    /// the personal fields and would seal new ones under another key. That is
+    /// [`Error::DevelopmentKeyLost`] (a configuration error), saying how to
+    /// recover: restore the file, or set `ES_MASTER_KEY_FILE` to the key.
+    ///
+    /// Every application that opens a store must call it, after
+    /// [`Store::connect`] and [`Store::migrate`] and before anything else asks
+    /// for the keys (anything that calls `master_keyring` would create the new
+    /// key first). The CLI kit ([`Kit`](crate::cli::Kit)) does, before it
+    /// builds the application's projections.
+    ///
+    /// ```
+    /// use es_app::{Config, Error, Store};
+    /// use es_core::{Crypto, Personal, SubjectId};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let dir = tempfile::tempdir()?;
+    /// let config = Config::embedded(dir.path());
+    /// let store = Store::connect(&config).await?;
+    /// store.migrate().await?;
+    /// let keys = config.master_keyring_for(&store).await?;
+    /// assert!(keys.notice().is_some(), "created: the store holds no data keys");
+    ///
+    /// let owner = SubjectId::new("owner-1")?;
+    /// let crypto = Crypto::new(keys.keyring);
+    /// crypto.seal_value(&store, b"record", &Personal::new(owner, "Ada".to_owned())).await?;
+    ///
+    /// std::fs::remove_file(dir.path().join(es_app::DEVELOPMENT_KEY_FILE))?;
+    /// let lost = config.master_keyring_for(&store).await.unwrap_err();
+    /// assert!(matches!(lost, Error::DevelopmentKeyLost { .. }));
+    /// # Ok(()) }
+    /// ```
+    pub async fn master_keyring_for(&self, store: &Store) -> Result<MasterKeys, Error> {
+        if let Some(path) = self.development_key_path()
+            && matches!(path.try_exists(), Ok(false))
+            && !store.keys_to_rewrap(NO_MASTER_KEY, 1).await?.is_empty()
+        {
+            return Err(Error::DevelopmentKeyLost { path });
+        }
+        self.master_keyring()
+    }
+
+    /// Where the development key is, when this configuration uses one: no key
+    /// configured, and SQLite.
+    fn development_key_path(&self) -> Option<PathBuf> {
+        let configured =
+            non_empty(self.master_key.as_deref()).is_some() || self.master_key_file().is_some();
+        (!configured && self.backend() == Backend::Sqlite)
+            .then(|| self.data_dir().join(DEVELOPMENT_KEY_FILE))
+    }
 }
+
+/// A master key id no key has (ids never hold `:`): every active data key is
+/// wrapped by another, so [`keys_to_rewrap`](es_core::KeyStore::keys_to_rewrap)
+/// with it lists any.
+const NO_MASTER_KEY: &str = ":";
 
 /// The scheme of a URL: what comes before the first `:`.
 pub(crate) fn scheme(url: &str) -> &str {
@@ -417,7 +506,7 @@ fn development_key(path: &Path) -> Result<(MasterKeyring, bool), Error> {
         Err(error) => return Err(error),
     }
     let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(fail)?;
+    private_dir(dir)?;
     let key = MasterKey::generate("dev").map_err(Error::MasterKey)?;
     let temporary = dir.join(format!(
         ".{DEVELOPMENT_KEY_FILE}.{}.{}",
@@ -447,12 +536,93 @@ fn development_key(path: &Path) -> Result<(MasterKeyring, bool), Error> {
     }
 }
 
+/// Reads the development key file, refusing one others may read.
 fn read_key_file(path: &Path) -> Result<MasterKeyring, Error> {
-    let text = std::fs::read_to_string(path).map_err(|source| Error::DevelopmentKeyFile {
-        path: path.to_owned(),
-        source,
+    let text = read_private(path).map_err(|error| match error {
+        KeyFileError::Io(source) => Error::DevelopmentKeyFile {
+            path: path.to_owned(),
+            source,
+        },
+        KeyFileError::Unprotected(mode) => Error::UnprotectedKeyFile {
+            path: path.to_owned(),
+            mode,
+        },
     })?;
     MasterKeyring::parse(&text).map_err(Error::MasterKey)
+}
+
+/// Why a key file could not be read.
+enum KeyFileError {
+    /// The file system's error.
+    Io(std::io::Error),
+    /// The group or others may read or write it: its permission bits.
+    Unprotected(u32),
+}
+
+/// Reads a key file, unless (on Unix) the group or others may read or write
+/// it: ssh's rule for private keys. The mode is that of the open file.
+fn read_private(path: &Path) -> Result<String, KeyFileError> {
+    let mut file = std::fs::File::open(path).map_err(KeyFileError::Io)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = file
+            .metadata()
+            .map_err(KeyFileError::Io)?
+            .permissions()
+            .mode()
+            & 0o7777;
+        if mode & 0o077 != 0 {
+            return Err(KeyFileError::Unprotected(mode));
+        }
+    }
+    let mut text = String::new();
+    file.read_to_string(&mut text).map_err(KeyFileError::Io)?;
+    Ok(text)
+}
+
+/// Creates the data directory `dir` (and its missing parents) with mode
+/// 0700, or restricts an existing one that the group or others may enter to
+/// its owner, with a warning (one made by an older version: refusing it, as
+/// ssh refuses an open `~/.ssh`, would stop an upgrade for no gain). Failing
+/// to restrict it (another user's directory) is a warning too.
+fn private_dir(dir: &Path) -> Result<(), Error> {
+    if !dir.is_dir() {
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder.create(dir).map_err(|source| Error::DataDir {
+            path: dir.to_owned(),
+            source,
+        })?;
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let Ok(metadata) = std::fs::metadata(dir) else {
+            return Ok(());
+        };
+        let mode = metadata.permissions().mode() & 0o7777;
+        if mode & 0o077 != 0 {
+            let private = mode & !0o077;
+            match std::fs::set_permissions(dir, std::fs::Permissions::from_mode(private)) {
+                Ok(()) => tracing::warn!(
+                    path = %dir.display(),
+                    was = %format_args!("{mode:04o}"),
+                    now = %format_args!("{private:04o}"),
+                    "the data directory was open to the group or others; restricted it to its owner"
+                ),
+                Err(error) => tracing::warn!(
+                    path = %dir.display(),
+                    mode = %format_args!("{mode:04o}"),
+                    %error,
+                    "the data directory is open to the group or others and cannot be restricted to its owner"
+                ),
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A suffix that two threads of one process do not share.

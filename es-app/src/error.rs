@@ -58,6 +58,44 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A master key file (`ES_MASTER_KEY_FILE` or the development key) that
+    /// the group or others may read or write is refused, as ssh refuses such
+    /// a private key: whoever can read it can read every personal field.
+    #[error(
+        "the master key file {} has mode {mode:04o}, open to the group or others; restrict it to \
+         its owner (chmod 600 {})",
+        path.display(),
+        path.display()
+    )]
+    UnprotectedKeyFile {
+        /// The file.
+        path: PathBuf,
+        /// Its permission bits (`0o644`, say).
+        mode: u32,
+    },
+    /// The development master key file is missing although the store holds
+    /// data keys: the lost key wrapped them, so a new one would leave every
+    /// personal field unreadable and seal new ones under another key. It is
+    /// never regenerated then ([`Config::master_keyring_for`](crate::Config::master_keyring_for)).
+    #[error(
+        "the development master key {} is missing, but the store holds data keys it wrapped; a new \
+         key could not read them: restore the file from a backup, or set ES_MASTER_KEY_FILE \
+         (--master-key-file) to the key that wrapped them",
+        path.display()
+    )]
+    DevelopmentKeyLost {
+        /// The missing file.
+        path: PathBuf,
+    },
+    /// The data directory could not be created, or restricted to its owner.
+    #[error("cannot make the data directory {} private to its owner", path.display())]
+    DataDir {
+        /// The directory.
+        path: PathBuf,
+        /// The file system's error.
+        #[source]
+        source: std::io::Error,
+    },
     /// Opening or migrating the PostgreSQL store failed.
     #[error("cannot use the PostgreSQL store")]
     Postgres(#[from] es_store_postgres::Error),

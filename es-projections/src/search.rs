@@ -18,6 +18,12 @@
 //! shared lock on `generations.lock` and switches an exclusive one, so a
 //! commit to a generation older than the live one is refused even from
 //! another process.
+//!
+//! The index holds personal data in clear, so on Unix its directories are
+//! created 0700 (an existing index directory open to others is restricted to
+//! its owner when opened) and every file in them is 0600, tantivy's own files
+//! included: the index opens them through a directory that sets the mode of
+//! each file tantivy creates.
 
 mod batch;
 mod query;
@@ -30,7 +36,10 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use es_core::{Checkpoint, GenerationBinding, Generations, Switch};
 use tantivy::collector::TopDocs;
-use tantivy::directory::MmapDirectory;
+use tantivy::directory::error::{DeleteError, LockError, OpenReadError, OpenWriteError};
+use tantivy::directory::{
+    Directory, DirectoryLock, FileHandle, Lock, MmapDirectory, WatchCallback, WatchHandle, WritePtr,
+};
 use tantivy::merge_policy::{LogMergePolicy, MergePolicy, NoMergePolicy};
 use tantivy::query::TermQuery;
 use tantivy::schema::{IndexRecordOption, STORED, STRING, Schema, TEXT};
@@ -172,8 +181,9 @@ impl SearchIndex {
         let dir = dir.as_ref().to_owned();
         let names: Vec<String> = fields.iter().map(|&f| f.to_owned()).collect();
         blocking(move || {
-            std::fs::create_dir_all(&dir)
+            create_private_dir(&dir)
                 .map_err(|e| SinkError::unavailable("create the index directory", e))?;
+            restrict_to_owner(&dir);
             let index = SearchIndex {
                 shared: Arc::new(Shared {
                     dir,
@@ -469,7 +479,7 @@ impl Shared {
 
     /// Takes the generations lock, shared (commits) or exclusive (switches).
     fn lock(&self, exclusive: bool) -> Result<std::fs::File, SinkError> {
-        let file = std::fs::OpenOptions::new()
+        let file = private_file_options()
             .create(true)
             .truncate(false)
             .write(true)
@@ -537,7 +547,12 @@ impl Shared {
     fn write_live(&self, generation: u64) -> Result<(), SinkError> {
         let io = |e| SinkError::unavailable("write the live generation of the search index", e);
         let temporary = self.dir.join(format!("{LIVE_FILE}.next"));
-        let mut file = std::fs::File::create(&temporary).map_err(io)?;
+        let mut file = private_file_options()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&temporary)
+            .map_err(io)?;
         file.write_all(format!("{generation}\n").as_bytes())
             .map_err(io)?;
         file.sync_all().map_err(io)?;
@@ -944,6 +959,151 @@ impl Inner {
     }
 }
 
+/// Options that create a file readable and writable by its owner only (0600
+/// on Unix).
+fn private_file_options() -> std::fs::OpenOptions {
+    let mut options = std::fs::OpenOptions::new();
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options
+}
+
+/// Creates `dir` and its missing parents with mode 0700 (on Unix), whatever
+/// the umask for `dir` itself; an existing directory is left as it is.
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)?;
+    set_mode(dir, 0o700)
+}
+
+/// Sets the permission bits of `path` (Unix; nothing elsewhere).
+fn set_mode(path: &Path, mode: u32) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (path, mode);
+        Ok(())
+    }
+}
+
+/// Removes the group's and others' permissions from the index directory
+/// `dir` if it has any (one an older version created), with a warning: its
+/// files are then out of their reach, whatever their own modes. Failing to
+/// (another user's directory) is a warning too, not an error.
+fn restrict_to_owner(dir: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let Ok(metadata) = std::fs::metadata(dir) else {
+            return;
+        };
+        let mode = metadata.permissions().mode() & 0o7777;
+        if mode & 0o077 == 0 {
+            return;
+        }
+        let private = mode & !0o077;
+        match set_mode(dir, private) {
+            Ok(()) => tracing::warn!(
+                path = %dir.display(),
+                was = %format_args!("{mode:04o}"),
+                now = %format_args!("{private:04o}"),
+                "the search index directory was open to the group or others; restricted it to its owner"
+            ),
+            Err(error) => tracing::warn!(
+                path = %dir.display(),
+                mode = %format_args!("{mode:04o}"),
+                %error,
+                "the search index directory is open to the group or others and cannot be restricted to its owner"
+            ),
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+}
+
+/// tantivy's mmap directory, with every file it creates (segments, the
+/// metadata, its lock files) made readable and writable by its owner only:
+/// tantivy creates them with the process's umask (0644, typically), and they
+/// hold the indexed text in clear. The mode is set right after the file is
+/// created, before tantivy writes to it.
+#[derive(Debug, Clone)]
+struct PrivateDirectory {
+    inner: MmapDirectory,
+    root: PathBuf,
+}
+
+impl PrivateDirectory {
+    fn open(dir: &Path) -> Result<Self, SinkError> {
+        let inner = MmapDirectory::open(dir)
+            .map_err(|e| failure("open the index directory", TantivyError::from(e)))?;
+        Ok(Self {
+            inner,
+            root: dir.to_owned(),
+        })
+    }
+
+    /// Makes the file at `path` (relative to the directory) private.
+    fn restrict(&self, path: &Path) -> std::io::Result<()> {
+        set_mode(&self.root.join(path), 0o600)
+    }
+}
+
+impl Directory for PrivateDirectory {
+    fn get_file_handle(&self, path: &Path) -> Result<Arc<dyn FileHandle>, OpenReadError> {
+        self.inner.get_file_handle(path)
+    }
+
+    fn delete(&self, path: &Path) -> Result<(), DeleteError> {
+        self.inner.delete(path)
+    }
+
+    fn exists(&self, path: &Path) -> Result<bool, OpenReadError> {
+        self.inner.exists(path)
+    }
+
+    fn open_write(&self, path: &Path) -> Result<WritePtr, OpenWriteError> {
+        let writer = self.inner.open_write(path)?;
+        self.restrict(path)
+            .map_err(|e| OpenWriteError::wrap_io_error(e, path.to_owned()))?;
+        Ok(writer)
+    }
+
+    fn atomic_read(&self, path: &Path) -> Result<Vec<u8>, OpenReadError> {
+        self.inner.atomic_read(path)
+    }
+
+    fn atomic_write(&self, path: &Path, data: &[u8]) -> std::io::Result<()> {
+        // Written through a temporary file (0600 already) renamed into place.
+        self.inner.atomic_write(path, data)?;
+        self.restrict(path)
+    }
+
+    fn sync_directory(&self) -> std::io::Result<()> {
+        self.inner.sync_directory()
+    }
+
+    fn acquire_lock(&self, lock: &Lock) -> Result<DirectoryLock, LockError> {
+        let held = self.inner.acquire_lock(lock)?;
+        self.restrict(&lock.filepath)
+            .map_err(LockError::wrap_io_error)?;
+        Ok(held)
+    }
+
+    fn watch(&self, watch_callback: WatchCallback) -> tantivy::Result<WatchHandle> {
+        self.inner.watch(watch_callback)
+    }
+}
+
 fn open_blocking(dir: &Path, names: &[&str], faults: Arc<Faults>) -> Result<Inner, SinkError> {
     let mut builder = Schema::builder();
     let id = builder.add_text_field(ID_FIELD, STRING | STORED);
@@ -966,10 +1126,8 @@ fn open_blocking(dir: &Path, names: &[&str], faults: Arc<Faults>) -> Result<Inne
         ));
     }
     let schema = builder.build();
-    std::fs::create_dir_all(dir)
-        .map_err(|e| SinkError::unavailable("create the index directory", e))?;
-    let directory = MmapDirectory::open(dir)
-        .map_err(|e| failure("open the index directory", TantivyError::from(e)))?;
+    create_private_dir(dir).map_err(|e| SinkError::unavailable("create the index directory", e))?;
+    let directory = PrivateDirectory::open(dir)?;
     let index =
         Index::open_or_create(directory, schema).map_err(|e| failure("open the index", e))?;
     let reader = index

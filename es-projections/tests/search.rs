@@ -1,6 +1,6 @@
 //! The tantivy sink: round trips, search, the checkpoint compare-and-set, crash
-//! and resume, the forget canary on disk, a runner end to end, zero-downtime
-//! rebuilds, and what a search reads in its input.
+//! and resume, the forget canary on disk, private files, a runner end to end,
+//! zero-downtime rebuilds, and what a search reads in its input.
 
 #![cfg(feature = "tantivy")]
 
@@ -8,6 +8,8 @@
 mod disk;
 #[path = "search/domain.rs"]
 mod domain;
+#[path = "search/files.rs"]
+mod files;
 #[path = "search/forget.rs"]
 mod forget;
 #[path = "search/rebuild.rs"]

@@ -18,6 +18,27 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// The database file could not be created (readable by its owner only).
+    #[error("cannot create the database file {}", path.display())]
+    CreateFile {
+        /// The file.
+        path: PathBuf,
+        /// The file system's error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A file or directory of the store is open to the group or others and
+    /// could not be restricted to its owner.
+    #[error("cannot restrict {} to its owner", path.display())]
+    Permissions {
+        /// The file or directory.
+        path: PathBuf,
+        /// The file system's error.
+        #[source]
+        source: std::io::Error,
+    },
+
     /// SQLite rejected or failed an operation.
     #[error("database error while {context}")]
     Database {

@@ -154,6 +154,13 @@ impl Default for SqliteStoreOptions {
 ///   subject deletes its data key, and that key must be gone from the file, not
 ///   just unlinked from the b-tree. See [`truncate_wal`](Self::truncate_wal) for
 ///   the write-ahead log.
+///
+/// Its files hold personal data (read models in clear), so on Unix they are
+/// private to their owner whatever the umask: the database file is created
+/// 0600 before SQLite opens it (SQLite gives its write-ahead log and
+/// shared-memory file the same permissions), directories it creates are 0700,
+/// and an existing database file or companion open to the group or others is
+/// restricted to its owner when opened, with a warning.
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
     pool: SqlitePool,
@@ -174,6 +181,9 @@ impl SqliteStore {
     /// Opens (creating it and its directory if needed) the database file at
     /// `path` with [`SqliteStoreOptions::default`]. Does not migrate: call
     /// [`migrate`](Self::migrate) (or the CLI's `migrate`) first.
+    ///
+    /// The files are private to their owner (see [the type](Self)): missing
+    /// directories are created 0700, the database 0600.
     ///
     /// ```no_run
     /// # async fn run() -> Result<(), es_store_sqlite::Error> {
@@ -209,14 +219,35 @@ impl SqliteStore {
 
     /// Opens [`DATABASE_FILE`] in `data_dir` (see [`data_dir`]).
     ///
-    /// ```no_run
-    /// # async fn run() -> Result<(), es_store_sqlite::Error> {
-    /// // Opens (and creates) /var/lib/app/es.sqlite3.
-    /// let store = es_store_sqlite::SqliteStore::open_in("/var/lib/app").await?;
+    /// The data directory is the store's own: created 0700 when missing, and
+    /// on Unix an existing one that the group or others may enter (made by an
+    /// older version, say) is restricted to its owner, with a warning.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), es_store_sqlite::Error> {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let data_dir = dir.path().join("app");
+    /// // Opens (and creates) <data_dir>/es.sqlite3.
+    /// let store = es_store_sqlite::SqliteStore::open_in(&data_dir).await?;
+    /// # #[cfg(unix)] {
+    /// use std::os::unix::fs::PermissionsExt as _;
+    /// let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    /// assert_eq!(mode(&data_dir), 0o700);
+    /// assert_eq!(mode(&data_dir.join("es.sqlite3")), 0o600);
+    /// # }
     /// # Ok(()) }
     /// ```
     pub async fn open_in(data_dir: impl AsRef<Path>) -> Result<Self, Error> {
-        Self::open(data_dir.as_ref().join(DATABASE_FILE)).await
+        let data_dir = data_dir.as_ref();
+        if !data_dir.as_os_str().is_empty() {
+            create_private_dir(data_dir).map_err(|source| Error::CreateDir {
+                path: data_dir.to_owned(),
+                source,
+            })?;
+            restrict_to_owner(data_dir, "the data directory");
+        }
+        Self::open(data_dir.join(DATABASE_FILE)).await
     }
 
     /// Opens the database of a `sqlite://` URL, such as `DATABASE_URL`, with
@@ -240,6 +271,9 @@ impl SqliteStore {
         options: &SqliteStoreOptions,
     ) -> Result<Self, Error> {
         let database = database_file(connect.get_filename());
+        if let Some(file) = &database {
+            private_database_file(file)?;
+        }
         let connect = connect
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -324,17 +358,123 @@ fn database_file(filename: &Path) -> Option<PathBuf> {
     }
 }
 
-/// Creates the directory of a database file, if it has one.
+/// Creates the directory of a database file, if it has one (private, see
+/// [`create_private_dir`]).
 fn create_parent(path: &Path) -> Result<(), Error> {
     match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => {
-            std::fs::create_dir_all(dir).map_err(|source| Error::CreateDir {
+            create_private_dir(dir).map_err(|source| Error::CreateDir {
                 path: dir.to_owned(),
                 source,
             })
         }
         _ => Ok(()),
     }
+}
+
+/// What SQLite keeps beside a database file: the write-ahead log, the
+/// shared-memory index of the log, and the rollback journal (briefly, before
+/// the switch to WAL).
+const COMPANION_SUFFIXES: [&str; 3] = ["-wal", "-shm", "-journal"];
+
+/// Creates the database file readable and writable by its owner only (0600,
+/// whatever the umask) before SQLite opens it, or restricts an existing one
+/// to its owner, and its companions too: SQLite creates the write-ahead log
+/// and its shared-memory file with the database file's permissions, so they
+/// follow.
+fn private_database_file(path: &Path) -> Result<(), Error> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        // An empty file is an empty database to SQLite.
+        Ok(_) => set_mode(path, 0o600).map_err(|source| Error::Permissions {
+            path: path.to_owned(),
+            source,
+        })?,
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
+            restrict_to_owner(path, "the database file");
+        }
+        Err(source) => {
+            return Err(Error::CreateFile {
+                path: path.to_owned(),
+                source,
+            });
+        }
+    }
+    for suffix in COMPANION_SUFFIXES {
+        let mut companion = path.as_os_str().to_owned();
+        companion.push(suffix);
+        restrict_to_owner(Path::new(&companion), "a file beside the database");
+    }
+    Ok(())
+}
+
+/// Creates `dir` and its missing parents with mode 0700 (on Unix); an
+/// existing directory is left as it is. The directory itself gets 0700
+/// whatever the umask.
+pub(crate) fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)?;
+    set_mode(dir, 0o700)
+}
+
+/// Sets the permission bits of `path` (Unix; nothing elsewhere).
+fn set_mode(path: &Path, mode: u32) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (path, mode);
+        Ok(())
+    }
+}
+
+/// Removes the group's and others' permissions from `path` (`what`, for the
+/// warning) if it has any, saying so: a file or directory of the store that an
+/// older version, or a hand, left open. A missing path is fine. Failing to
+/// change them (a file of another user, a read-only file system) is a warning,
+/// not an error: the store still works as before (Unix; nothing elsewhere).
+pub(crate) fn restrict_to_owner(path: &Path, what: &'static str) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let Ok(metadata) = std::fs::metadata(path) else {
+            // Missing, or unreadable: opening it reports what is wrong.
+            return;
+        };
+        let mode = metadata.permissions().mode() & 0o7777;
+        if mode & 0o077 == 0 {
+            return;
+        }
+        let private = mode & !0o077;
+        match set_mode(path, private) {
+            Ok(()) => tracing::warn!(
+                path = %path.display(),
+                was = %format_args!("{mode:04o}"),
+                now = %format_args!("{private:04o}"),
+                "{what} was open to the group or others; restricted it to its owner"
+            ),
+            Err(error) => tracing::warn!(
+                path = %path.display(),
+                mode = %format_args!("{mode:04o}"),
+                %error,
+                "{what} is open to the group or others and cannot be restricted to its owner"
+            ),
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (path, what);
 }
 
 #[cfg(test)]

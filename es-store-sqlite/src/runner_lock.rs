@@ -21,7 +21,7 @@ const MAX_STEM: usize = 200;
 ///
 /// An exclusive advisory lock ([`File::try_lock`]: `flock` on Unix,
 /// `LockFileEx` on Windows) on `<directory of the database file>/locks/<name>.lock`
-/// (see [`lock_file_name`]). Dropping the value closes the file and releases
+/// (see [`lock_file_name`]; on Unix the directory is 0700 and the file 0600). Dropping the value closes the file and releases
 /// the lock; so does the death of the process, however it dies, so another
 /// runner can take over. The lock files stay: deleting one while another
 /// process waits on it would let two processes hold "the" lock.
@@ -174,17 +174,21 @@ impl SqliteStore {
     ) -> Result<Option<ProjectionLock>, Error> {
         // Creating a directory and opening a small file: short enough to run on
         // the caller's thread; taking the lock itself never blocks.
+        // Private like the database (0700 and 0600): a lock file's name is a
+        // projection's name, which is nobody else's business either.
         let dir = self.lock_dir()?;
-        std::fs::create_dir_all(&dir)
+        crate::create_private_dir(&dir)
             .map_err(|e| Error::unavailable("creating the runner lock directory", e))?;
+        crate::restrict_to_owner(&dir, "the runner lock directory");
         let path = dir.join(lock_file_name(projection));
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
+        let mut options = OpenOptions::new();
+        options.read(true).write(true).create(true).truncate(false);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let file = options
             .open(&path)
             .map_err(|e| Error::unavailable("opening a runner lock file", e))?;
+        crate::restrict_to_owner(&path, "a runner lock file");
         match file.try_lock() {
             Ok(()) => Ok(Some(ProjectionLock {
                 file,

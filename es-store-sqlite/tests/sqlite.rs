@@ -1,7 +1,7 @@
 //! es-store-sqlite on real files: the conformance suite (a fresh file per test),
 //! the file's settings and maintenance, two processes writing one file, a
-//! writer killed mid-batch, the store against the reference model, and what it
-//! keeps beyond the shared contract.
+//! writer killed mid-batch, the files' permissions, the store against the
+//! reference model, and what it keeps beyond the shared contract.
 
 #[path = "sqlite/conformance.rs"]
 mod conformance;
@@ -15,6 +15,8 @@ mod kv;
 mod locks;
 #[path = "sqlite/model.rs"]
 mod model;
+#[path = "sqlite/permissions.rs"]
+mod permissions;
 #[path = "sqlite/processes.rs"]
 mod processes;
 #[path = "sqlite/records.rs"]

@@ -179,14 +179,21 @@ impl From<crate::Error> for CliError {
             | Error::UnsupportedScheme { .. }
             | Error::MissingMasterKey
             | Error::MasterKey(_)
-            | Error::DevelopmentKeyFile { .. } => ErrorKind::Config,
+            | Error::DevelopmentKeyFile { .. }
+            | Error::UnprotectedKeyFile { .. }
+            | Error::DevelopmentKeyLost { .. } => ErrorKind::Config,
             Error::Postgres(inner) if inner.is_misconfigured() => ErrorKind::Config,
             Error::Store(inner)
             | Error::Postgres(es_store_postgres::Error::Store(inner))
             | Error::Sqlite(es_store_sqlite::Error::Store(inner)) => core_kind(inner),
             Error::Postgres(es_store_postgres::Error::Database { .. })
             | Error::Sqlite(es_store_sqlite::Error::Database { .. })
-            | Error::Sqlite(es_store_sqlite::Error::CreateDir { .. })
+            | Error::Sqlite(
+                es_store_sqlite::Error::CreateDir { .. }
+                | es_store_sqlite::Error::CreateFile { .. }
+                | es_store_sqlite::Error::Permissions { .. },
+            )
+            | Error::DataDir { .. }
             | Error::Kv(_) => ErrorKind::Unavailable,
             _ => ErrorKind::Store,
         };

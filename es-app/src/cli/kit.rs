@@ -424,7 +424,7 @@ impl Kit {
                 after,
                 limit,
             }) => {
-                let keys = config.master_keyring()?;
+                let keys = config.master_keyring_for(&store).await?;
                 Crypto::new(keys.keyring.clone()).check(&store).await?;
                 let mut report =
                     commands::show_stream(self, &store, &keys.keyring, stream, *after, *limit)
@@ -434,13 +434,13 @@ impl Kit {
             }
             Command::Forget { subject } => commands::forget(&store, subject).await,
             Command::Keys(KeysCommand::Rotate) => {
-                let keys = config.master_keyring()?;
+                let keys = config.master_keyring_for(&store).await?;
                 let mut report = commands::rotate(&store, &keys.keyring).await?;
                 report.notices.extend(keys.notice());
                 Ok(report)
             }
             Command::Snapshots(SnapshotsCommand::Take { stream }) => {
-                let keys = config.master_keyring()?;
+                let keys = config.master_keyring_for(&store).await?;
                 Crypto::new(keys.keyring.clone()).check(&store).await?;
                 let mut report =
                     commands::take_snapshot(self, &store, &keys.keyring, stream).await?;
@@ -451,11 +451,14 @@ impl Kit {
                 commands::prune_snapshots(self, &store).await
             }
             Command::Projections(command) => {
+                // Before the application's builder, which may ask for the keys
+                // without the store and so create a development key over a
+                // lost one.
+                let keys = config.master_keyring_for(&store).await?;
                 let projections = match &self.projections {
                     Some(build) => build(config, &store).await?,
                     None => Projections::new(),
                 };
-                let keys = config.master_keyring()?;
                 let crypto = Arc::new(Crypto::new(keys.keyring.clone()));
                 if command.opens_personal_data() {
                     // A wrong master key is a configuration error now, before

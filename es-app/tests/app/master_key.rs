@@ -86,6 +86,12 @@ fn a_key_file_is_read() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("prod.key");
     std::fs::write(&file, format!("{TEST_MASTER_KEY}\n")).unwrap();
+    // Private, as a key file must be (see files.rs).
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
     let config = Config::embedded(dir.path())
         .with_database_url("postgres://localhost/app")
         .with_master_key_file(&file);

@@ -205,7 +205,9 @@ impl Bank {
     ) -> Result<(Self, Option<String>), Error> {
         let store = Store::connect_bounded(config, statement_timeout).await?;
         store.migrate().await?;
-        let keys = config.master_keyring()?;
+        // Refuses a lost development key while the store holds keys it
+        // wrapped, instead of making a new one.
+        let keys = config.master_keyring_for(&store).await?;
         let notice = keys.notice();
         let crypto = Arc::new(Crypto::new(keys.keyring));
         crypto.check(&store).await?;

@@ -4,6 +4,8 @@
 
 #[path = "e2e/cli.rs"]
 mod cli;
+#[path = "e2e/files.rs"]
+mod files;
 #[path = "e2e/forget.rs"]
 mod forget;
 #[path = "e2e/http.rs"]
