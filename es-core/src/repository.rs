@@ -2,6 +2,7 @@
 //! version, retry on conflict.
 
 mod cache;
+mod queue;
 mod retry;
 
 use std::collections::BTreeMap;
@@ -84,6 +85,8 @@ pub struct Repository<A, S, C = Bincode> {
     /// The state of recently commanded aggregates (off unless asked for);
     /// shared by clones.
     cache: Option<Arc<cache::StateCache<A>>>,
+    /// Commands for one stream take turns (shared by clones).
+    queue: Arc<queue::StreamQueue>,
     aggregate: PhantomData<fn() -> A>,
 }
 
@@ -95,6 +98,7 @@ impl<A, S: Clone, C: Clone> Clone for Repository<A, S, C> {
             retry: self.retry.clone(),
             crypto: self.crypto.clone(),
             cache: self.cache.clone(),
+            queue: Arc::clone(&self.queue),
             aggregate: PhantomData,
         }
     }
@@ -215,6 +219,7 @@ impl<A: Aggregate, S: EventStore + SnapshotStore + KeyStore, C: Codec> Repositor
             retry: RetryPolicy::default(),
             crypto: None,
             cache: None,
+            queue: Arc::default(),
             aggregate: PhantomData,
         }
     }
@@ -529,6 +534,11 @@ impl<A: Aggregate, S: EventStore + SnapshotStore + KeyStore, C: Codec> Repositor
     where
         A::Command: Clone,
     {
+        // Commands for this stream through this repository (or its clones)
+        // take turns: they queue here instead of racing to the store and
+        // retrying each other's conflicts. Other processes (and other
+        // repositories) are still refused by the exact expected version.
+        let _turn = self.queue.enter(&stream).await;
         let mut retries = 0;
         loop {
             // An intent that landed is answered with its first result, never

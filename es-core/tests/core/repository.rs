@@ -127,6 +127,25 @@ async fn concurrent_commands_all_succeed_through_retries() {
     assert_eq!(loaded.version, StreamVersion::new(9));
 }
 
+/// Commands for one aggregate through one repository (and its clones) take
+/// turns in the process instead of racing: with no retries at all, none of
+/// 64 concurrent commands on one account meets a conflict.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_on_one_aggregate_in_one_process_take_turns() {
+    let repo = repo().with_retry(RetryPolicy::none());
+    repo.execute("queued", open("ada")).await.unwrap();
+    let tasks = (1..=64u64).map(|i| {
+        let repo = repo.clone();
+        tokio::spawn(async move { repo.execute("queued", deposit(i)).await })
+    });
+    for result in join_all(tasks).await {
+        let done = result.unwrap().unwrap();
+        assert_eq!(done.retries, 0);
+    }
+    let loaded = repo.load("queued").await.unwrap();
+    assert_eq!(loaded.state.balance, (1..=64).sum::<u64>());
+}
+
 #[tokio::test]
 async fn without_retries_a_stale_write_surfaces_a_conflict() {
     // A store that moves the stream on between the repository's load and append.
