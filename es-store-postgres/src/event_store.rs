@@ -197,6 +197,8 @@ impl PgStore {
                     key: idem.key.clone(),
                 });
             }
+        } else {
+            self.appended_events();
         }
         Ok(result)
     }

@@ -178,6 +178,7 @@ impl KeyStore for PgStore {
                 Some(row) => {
                     let result = self.appended(&event, &row)?;
                     tx.commit().await.map_err(failed)?;
+                    self.appended_events();
                     return Ok(ForgetOutcome::Forgotten(result));
                 }
                 // The expectation failed or the order race was lost: undo the key

@@ -7,6 +7,7 @@ mod event_store;
 mod horizon;
 mod key_store;
 mod kv;
+mod notifier;
 mod runner_lock;
 mod snapshot_store;
 #[cfg(feature = "testing")]
@@ -75,6 +76,8 @@ impl Default for PgStoreOptions {
 #[derive(Clone, Debug)]
 pub struct PgStore {
     pool: PgPool,
+    /// Wakes subscribers after appends, outside their transactions.
+    notifier: std::sync::Arc<notifier::Notifier>,
 }
 
 impl PgStore {
@@ -99,12 +102,25 @@ impl PgStore {
             .connect_with(connect)
             .await
             .map_err(Error::database("connecting"))?;
-        Ok(Self { pool })
+        Ok(Self::from_pool(pool))
     }
 
     /// Wraps an existing pool.
     pub fn from_pool(pool: PgPool) -> Self {
-        Self { pool }
+        Self {
+            pool,
+            notifier: notifier::Notifier::new(),
+        }
+    }
+
+    /// Events were committed: wake subscribers (see `notifier.rs`).
+    pub(crate) fn appended_events(&self) {
+        self.notifier.poke(&self.pool);
+    }
+
+    /// This process's wake-ups after appends.
+    pub(crate) fn local_wakeups(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.notifier.subscribe()
     }
 
     /// The pool, for stores and sinks that share it.

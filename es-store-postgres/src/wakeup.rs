@@ -19,6 +19,8 @@ pub(crate) const CHANNEL: &str = "es_events";
 pub struct Wakeups {
     store: PgStore,
     listener: Option<PgListener>,
+    /// Appends of this process, woken in memory.
+    local: tokio::sync::watch::Receiver<u64>,
     poll: Duration,
 }
 
@@ -63,7 +65,18 @@ impl Wakeups {
         let Some(listener) = self.listener.as_mut() else {
             return Wakeup::Reconnect;
         };
-        match tokio::time::timeout(self.poll, listener.try_recv()).await {
+        let local = &mut self.local;
+        let received = tokio::select! {
+            received = tokio::time::timeout(self.poll, listener.try_recv()) => received,
+            changed = local.changed() => {
+                if changed.is_ok() {
+                    return Wakeup::Notified;
+                }
+                // The store is gone; the listener and the timer still work.
+                tokio::time::timeout(self.poll, listener.try_recv()).await
+            }
+        };
+        match received {
             Err(_) => Wakeup::Poll,
             Ok(Ok(Some(_))) => {
                 // Drain what else is already queued: one read serves them all.
@@ -82,9 +95,12 @@ impl Wakeups {
 impl PgStore {
     /// Wake-ups for a subscriber, polling every `poll` at the latest.
     pub fn wakeups(&self, poll: Duration) -> Wakeups {
+        let mut local = self.local_wakeups();
+        local.mark_unchanged();
         Wakeups {
             store: self.clone(),
             listener: None,
+            local,
             poll,
         }
     }

@@ -385,7 +385,7 @@ pub(crate) fn markdown(r: &Results) -> String {
         let _ = writeln!(
             md,
             "\n## Append\n\n`EventStore::append` on PostgreSQL (one statement: version check and bump, \
-             rows, idempotency claim, `NOTIFY`) against a raw multi-row `INSERT` of identical rows into \
+             rows, idempotency claim, the appender mark; the wake-up is sent after the commit) against a raw multi-row `INSERT` of identical rows into \
              `raw_events`, a copy of `es_events` (`LIKE … INCLUDING ALL`), through sqlx. Each writer \
              appends to a stream of its own at the exact expected version.\n\n\
              ![append throughput](benchmarks/append.svg)\n\n\
