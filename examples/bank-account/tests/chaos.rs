@@ -153,7 +153,8 @@ impl Drop for Redis {
 }
 
 /// Runs one client intent to its end: retried with the same idempotency key
-/// while the outcome is unknown (unavailable, conflict, pending).
+/// while the outcome is unknown (unavailable, conflict, a transfer still
+/// pending).
 fn intent(env: &Env, counts: &Counts, args: &[&str]) -> Option<Run> {
     counts.commands.fetch_add(1, Ordering::Relaxed);
     for attempt in 0..60 {
@@ -163,7 +164,13 @@ fn intent(env: &Env, counts: &Counts, args: &[&str]) -> Option<Run> {
         }
         counts.attempts.fetch_add(1, Ordering::Relaxed);
         let run = env.run(args);
+        let pending = run.code == 0
+            && serde_json::from_str::<Value>(run.stdout.trim())
+                .is_ok_and(|json| json["status"] == "pending");
         match run.code {
+            // A transfer written but not yet settled by the saga (it is,
+            // later): ask again with the same key for its outcome.
+            0 if pending => counts.conflicts.fetch_add(1, Ordering::Relaxed),
             0 | 65 | 66 => return Some(run),
             69 => counts.unavailable.fetch_add(1, Ordering::Relaxed),
             75 => counts.conflicts.fetch_add(1, Ordering::Relaxed),
