@@ -587,41 +587,11 @@ fn read_private(path: &Path) -> Result<String, KeyFileError> {
 /// ssh refuses an open `~/.ssh`, would stop an upgrade for no gain). Failing
 /// to restrict it (another user's directory) is a warning too.
 fn private_dir(dir: &Path) -> Result<(), Error> {
-    if !dir.is_dir() {
-        let mut builder = std::fs::DirBuilder::new();
-        builder.recursive(true);
-        #[cfg(unix)]
-        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-        builder.create(dir).map_err(|source| Error::DataDir {
-            path: dir.to_owned(),
-            source,
-        })?;
-    }
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        let Ok(metadata) = std::fs::metadata(dir) else {
-            return Ok(());
-        };
-        let mode = metadata.permissions().mode() & 0o7777;
-        if mode & 0o077 != 0 {
-            let private = mode & !0o077;
-            match std::fs::set_permissions(dir, std::fs::Permissions::from_mode(private)) {
-                Ok(()) => tracing::warn!(
-                    path = %dir.display(),
-                    was = %format_args!("{mode:04o}"),
-                    now = %format_args!("{private:04o}"),
-                    "the data directory was open to the group or others; restricted it to its owner"
-                ),
-                Err(error) => tracing::warn!(
-                    path = %dir.display(),
-                    mode = %format_args!("{mode:04o}"),
-                    %error,
-                    "the data directory is open to the group or others and cannot be restricted to its owner"
-                ),
-            }
-        }
-    }
+    es_files::create_private_dir(dir).map_err(|source| Error::DataDir {
+        path: dir.to_owned(),
+        source,
+    })?;
+    es_files::restrict_to_owner(dir, "the data directory");
     Ok(())
 }
 
@@ -638,14 +608,10 @@ fn uuid_like_suffix() -> String {
 
 /// Writes a new file readable by its owner only.
 fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        options.mode(0o600);
-    }
-    let mut file = options.open(path)?;
+    let mut file = es_files::private_file_options()
+        .write(true)
+        .create_new(true)
+        .open(path)?;
     file.write_all(contents)?;
     file.write_all(b"\n")?;
     file.sync_all()

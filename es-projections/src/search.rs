@@ -181,9 +181,9 @@ impl SearchIndex {
         let dir = dir.as_ref().to_owned();
         let names: Vec<String> = fields.iter().map(|&f| f.to_owned()).collect();
         blocking(move || {
-            create_private_dir(&dir)
+            es_files::create_private_dir(&dir)
                 .map_err(|e| SinkError::unavailable("create the index directory", e))?;
-            restrict_to_owner(&dir);
+            es_files::restrict_to_owner(&dir, "the search index directory");
             let index = SearchIndex {
                 shared: Arc::new(Shared {
                     dir,
@@ -479,7 +479,7 @@ impl Shared {
 
     /// Takes the generations lock, shared (commits) or exclusive (switches).
     fn lock(&self, exclusive: bool) -> Result<std::fs::File, SinkError> {
-        let file = private_file_options()
+        let file = es_files::private_file_options()
             .create(true)
             .truncate(false)
             .write(true)
@@ -547,7 +547,7 @@ impl Shared {
     fn write_live(&self, generation: u64) -> Result<(), SinkError> {
         let io = |e| SinkError::unavailable("write the live generation of the search index", e);
         let temporary = self.dir.join(format!("{LIVE_FILE}.next"));
-        let mut file = private_file_options()
+        let mut file = es_files::private_file_options()
             .write(true)
             .create(true)
             .truncate(true)
@@ -959,78 +959,6 @@ impl Inner {
     }
 }
 
-/// Options that create a file readable and writable by its owner only (0600
-/// on Unix).
-fn private_file_options() -> std::fs::OpenOptions {
-    let mut options = std::fs::OpenOptions::new();
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options
-}
-
-/// Creates `dir` and its missing parents with mode 0700 (on Unix), whatever
-/// the umask for `dir` itself; an existing directory is left as it is.
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    if dir.is_dir() {
-        return Ok(());
-    }
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(dir)?;
-    set_mode(dir, 0o700)
-}
-
-/// Sets the permission bits of `path` (Unix; nothing elsewhere).
-fn set_mode(path: &Path, mode: u32) -> std::io::Result<()> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = (path, mode);
-        Ok(())
-    }
-}
-
-/// Removes the group's and others' permissions from the index directory
-/// `dir` if it has any (one an older version created), with a warning: its
-/// files are then out of their reach, whatever their own modes. Failing to
-/// (another user's directory) is a warning too, not an error.
-fn restrict_to_owner(dir: &Path) {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        let Ok(metadata) = std::fs::metadata(dir) else {
-            return;
-        };
-        let mode = metadata.permissions().mode() & 0o7777;
-        if mode & 0o077 == 0 {
-            return;
-        }
-        let private = mode & !0o077;
-        match set_mode(dir, private) {
-            Ok(()) => tracing::warn!(
-                path = %dir.display(),
-                was = %format_args!("{mode:04o}"),
-                now = %format_args!("{private:04o}"),
-                "the search index directory was open to the group or others; restricted it to its owner"
-            ),
-            Err(error) => tracing::warn!(
-                path = %dir.display(),
-                mode = %format_args!("{mode:04o}"),
-                %error,
-                "the search index directory is open to the group or others and cannot be restricted to its owner"
-            ),
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = dir;
-}
-
 /// tantivy's mmap directory, with every file it creates (segments, the
 /// metadata, its lock files) made readable and writable by its owner only:
 /// tantivy creates them with the process's umask (0644, typically), and they
@@ -1054,7 +982,7 @@ impl PrivateDirectory {
 
     /// Makes the file at `path` (relative to the directory) private.
     fn restrict(&self, path: &Path) -> std::io::Result<()> {
-        set_mode(&self.root.join(path), 0o600)
+        es_files::set_mode(&self.root.join(path), 0o600)
     }
 }
 
@@ -1126,7 +1054,8 @@ fn open_blocking(dir: &Path, names: &[&str], faults: Arc<Faults>) -> Result<Inne
         ));
     }
     let schema = builder.build();
-    create_private_dir(dir).map_err(|e| SinkError::unavailable("create the index directory", e))?;
+    es_files::create_private_dir(dir)
+        .map_err(|e| SinkError::unavailable("create the index directory", e))?;
     let directory = PrivateDirectory::open(dir)?;
     let index =
         Index::open_or_create(directory, schema).map_err(|e| failure("open the index", e))?;

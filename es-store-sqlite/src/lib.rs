@@ -241,11 +241,11 @@ impl SqliteStore {
     pub async fn open_in(data_dir: impl AsRef<Path>) -> Result<Self, Error> {
         let data_dir = data_dir.as_ref();
         if !data_dir.as_os_str().is_empty() {
-            create_private_dir(data_dir).map_err(|source| Error::CreateDir {
+            es_files::create_private_dir(data_dir).map_err(|source| Error::CreateDir {
                 path: data_dir.to_owned(),
                 source,
             })?;
-            restrict_to_owner(data_dir, "the data directory");
+            es_files::restrict_to_owner(data_dir, "the data directory");
         }
         Self::open(data_dir.join(DATABASE_FILE)).await
     }
@@ -363,7 +363,7 @@ fn database_file(filename: &Path) -> Option<PathBuf> {
 fn create_parent(path: &Path) -> Result<(), Error> {
     match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => {
-            create_private_dir(dir).map_err(|source| Error::CreateDir {
+            es_files::create_private_dir(dir).map_err(|source| Error::CreateDir {
                 path: dir.to_owned(),
                 source,
             })
@@ -383,18 +383,18 @@ const COMPANION_SUFFIXES: [&str; 3] = ["-wal", "-shm", "-journal"];
 /// and its shared-memory file with the database file's permissions, so they
 /// follow.
 fn private_database_file(path: &Path) -> Result<(), Error> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    match options.open(path) {
+    match es_files::private_file_options()
+        .write(true)
+        .create_new(true)
+        .open(path)
+    {
         // An empty file is an empty database to SQLite.
-        Ok(_) => set_mode(path, 0o600).map_err(|source| Error::Permissions {
+        Ok(_) => es_files::set_mode(path, 0o600).map_err(|source| Error::Permissions {
             path: path.to_owned(),
             source,
         })?,
         Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
-            restrict_to_owner(path, "the database file");
+            es_files::restrict_to_owner(path, "the database file");
         }
         Err(source) => {
             return Err(Error::CreateFile {
@@ -406,75 +406,9 @@ fn private_database_file(path: &Path) -> Result<(), Error> {
     for suffix in COMPANION_SUFFIXES {
         let mut companion = path.as_os_str().to_owned();
         companion.push(suffix);
-        restrict_to_owner(Path::new(&companion), "a file beside the database");
+        es_files::restrict_to_owner(Path::new(&companion), "a file beside the database");
     }
     Ok(())
-}
-
-/// Creates `dir` and its missing parents with mode 0700 (on Unix); an
-/// existing directory is left as it is. The directory itself gets 0700
-/// whatever the umask.
-pub(crate) fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    if dir.is_dir() {
-        return Ok(());
-    }
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(dir)?;
-    set_mode(dir, 0o700)
-}
-
-/// Sets the permission bits of `path` (Unix; nothing elsewhere).
-fn set_mode(path: &Path, mode: u32) -> std::io::Result<()> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = (path, mode);
-        Ok(())
-    }
-}
-
-/// Removes the group's and others' permissions from `path` (`what`, for the
-/// warning) if it has any, saying so: a file or directory of the store that an
-/// older version, or a hand, left open. A missing path is fine. Failing to
-/// change them (a file of another user, a read-only file system) is a warning,
-/// not an error: the store still works as before (Unix; nothing elsewhere).
-pub(crate) fn restrict_to_owner(path: &Path, what: &'static str) {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        let Ok(metadata) = std::fs::metadata(path) else {
-            // Missing, or unreadable: opening it reports what is wrong.
-            return;
-        };
-        let mode = metadata.permissions().mode() & 0o7777;
-        if mode & 0o077 == 0 {
-            return;
-        }
-        let private = mode & !0o077;
-        match set_mode(path, private) {
-            Ok(()) => tracing::warn!(
-                path = %path.display(),
-                was = %format_args!("{mode:04o}"),
-                now = %format_args!("{private:04o}"),
-                "{what} was open to the group or others; restricted it to its owner"
-            ),
-            Err(error) => tracing::warn!(
-                path = %path.display(),
-                mode = %format_args!("{mode:04o}"),
-                %error,
-                "{what} is open to the group or others and cannot be restricted to its owner"
-            ),
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = (path, what);
 }
 
 #[cfg(test)]

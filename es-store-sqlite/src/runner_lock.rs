@@ -2,7 +2,7 @@
 //! exclusive advisory lock on a file beside the database.
 
 use std::fmt::Write as _;
-use std::fs::{File, OpenOptions, TryLockError};
+use std::fs::{File, TryLockError};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -177,18 +177,18 @@ impl SqliteStore {
         // Private like the database (0700 and 0600): a lock file's name is a
         // projection's name, which is nobody else's business either.
         let dir = self.lock_dir()?;
-        crate::create_private_dir(&dir)
+        es_files::create_private_dir(&dir)
             .map_err(|e| Error::unavailable("creating the runner lock directory", e))?;
-        crate::restrict_to_owner(&dir, "the runner lock directory");
+        es_files::restrict_to_owner(&dir, "the runner lock directory");
         let path = dir.join(lock_file_name(projection));
-        let mut options = OpenOptions::new();
-        options.read(true).write(true).create(true).truncate(false);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let file = options
+        let file = es_files::private_file_options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
             .open(&path)
             .map_err(|e| Error::unavailable("opening a runner lock file", e))?;
-        crate::restrict_to_owner(&path, "a runner lock file");
+        es_files::restrict_to_owner(&path, "a runner lock file");
         match file.try_lock() {
             Ok(()) => Ok(Some(ProjectionLock {
                 file,
