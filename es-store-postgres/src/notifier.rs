@@ -77,3 +77,27 @@ impl Notifier {
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Notifier;
+
+    /// A poke reaches this process's subscribers in memory, whatever becomes
+    /// of the NOTIFY (here: a pool that never connects).
+    #[tokio::test]
+    async fn a_poke_wakes_this_process_in_memory() {
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .connect_lazy("postgres://127.0.0.1:1/none")
+            .expect("a lazy pool");
+        let notifier = Notifier::new();
+        let mut subscriber = notifier.subscribe();
+        subscriber.mark_unchanged();
+        assert!(!subscriber.has_changed().expect("open"));
+        notifier.poke(&pool);
+        assert!(subscriber.has_changed().expect("open"));
+        subscriber.mark_unchanged();
+        notifier.poke(&pool);
+        notifier.poke(&pool);
+        assert!(subscriber.has_changed().expect("open"));
+    }
+}

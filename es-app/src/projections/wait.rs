@@ -294,6 +294,13 @@ impl Projections {
                 }
                 return;
             }
+            // This process's supervisor is waiting for the lock: another
+            // process runs it. Trying the lock here too would only open and
+            // close a connection per look.
+            Some(RunnerState::Standby) => {
+                watch_elsewhere(cx, w, target, look_around).await;
+                return;
+            }
             Some(RunnerState::Halted(halt)) => {
                 if let Ok(checkpoint) = w.entry.checkpoint().await {
                     w.checkpoint = checkpoint;
@@ -371,23 +378,34 @@ impl Projections {
             return;
         }
         // Another process runs it.
-        if target.is_none() {
-            w.state = State::Followed;
-        } else {
-            match w.entry.checkpoint().await {
-                Ok(checkpoint) => w.saw(checkpoint, target),
-                Err(error) => {
-                    w.state = failed(&error);
-                    return;
-                }
+        watch_elsewhere(cx, w, target, look_around).await;
+    }
+}
+
+/// A projection another process runs: its checkpoint in the sink (nothing to
+/// do for a refresh), and now and then whether it is halted.
+async fn watch_elsewhere(
+    cx: &Context,
+    w: &mut Waiting,
+    target: Option<Checkpoint>,
+    look_around: bool,
+) {
+    if target.is_none() {
+        w.state = State::Followed;
+    } else {
+        match w.entry.checkpoint().await {
+            Ok(checkpoint) => w.saw(checkpoint, target),
+            Err(error) => {
+                w.state = failed(&error);
+                return;
             }
         }
-        if look_around && (w.is_open() || w.state == State::Followed) {
-            match w.entry.halt(cx).await {
-                Ok(Some(halt)) => w.state = State::Lagging(LagReason::Halted(halt)),
-                Ok(None) => {}
-                Err(error) => w.state = failed(&error),
-            }
+    }
+    if look_around && (w.is_open() || w.state == State::Followed) {
+        match w.entry.halt(cx).await {
+            Ok(Some(halt)) => w.state = State::Lagging(LagReason::Halted(halt)),
+            Ok(None) => {}
+            Err(error) => w.state = failed(&error),
         }
     }
 }

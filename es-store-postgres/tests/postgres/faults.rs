@@ -198,8 +198,9 @@ async fn wakeups_come_from_notify_and_survive_a_lost_listener() {
     writer.await.expect("writer");
 }
 
-/// An append in this process wakes its subscribers in memory, without a
-/// round trip, whatever the poll interval.
+/// An append in this process wakes its subscribers well within the poll
+/// interval (in memory or by its NOTIFY, whichever comes first; the memory
+/// path alone is tested in `notifier.rs`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn appends_of_this_process_wake_its_subscribers_at_once() {
     let store = fresh_store().await;

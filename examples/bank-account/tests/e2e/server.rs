@@ -195,7 +195,7 @@ async fn without_tokens_only_loopback_and_an_open_tokens_file_is_refused() {
 async fn requests_past_the_in_flight_cap_are_refused_at_once() {
     let env = Env::embedded();
     env.open("f-1", "owner-f", "Ada", 10);
-    let server = env.serve_with(&["--max-in-flight", "1", "--request-timeout", "5"]);
+    let server = env.serve_with(&["--max-in-flight", "1", "--request-timeout", "60"]);
     // A request whose body never comes holds the one slot.
     let mut holder = TcpStream::connect(server.addr).expect("connect");
     holder
@@ -204,7 +204,7 @@ async fn requests_past_the_in_flight_cap_are_refused_at_once() {
     // Once the server has it in hand (a loaded machine may take a moment),
     // the next request is refused at once.
     let mut refused = server.get("/accounts/f-1").await;
-    for _ in 0..50 {
+    for _ in 0..200 {
         if refused.status == 503 {
             break;
         }
