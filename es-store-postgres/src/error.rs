@@ -111,7 +111,7 @@ pub(crate) fn store_error(context: &'static str, error: sqlx::Error) -> es_core:
 }
 
 /// Whether a driver error means "try again later".
-fn sqlx_unavailable(error: &sqlx::Error) -> bool {
+pub(crate) fn sqlx_unavailable(error: &sqlx::Error) -> bool {
     match error {
         sqlx::Error::Io(_)
         | sqlx::Error::Tls(_)

@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
 use es_core::{
     AppendRequest, AppendResult, Checkpoint, CommitId, Error, EventId, EventStore, ExpectedVersion,
     IdempotencyKey, IdempotentRecord, Metadata, Position, RecordedEvent, StreamId, StreamSummary,
@@ -16,21 +15,7 @@ use uuid::Uuid;
 use crate::PgStore;
 use crate::appender::{MARK_NAMESPACE, MARK_OBJECT};
 use crate::error::{corrupt, store_error};
-
-macro_rules! append_sql {
-    ($bump:literal) => {
-        concat!(
-            include_str!("event_store/sql/append_prior.sql"),
-            include_str!($bump),
-            include_str!("event_store/sql/append_insert.sql"),
-        )
-    };
-}
-
-const APPEND_ANY: &str = append_sql!("event_store/sql/bump_any.sql");
-const APPEND_NO_STREAM: &str = append_sql!("event_store/sql/bump_no_stream.sql");
-const APPEND_EXACT: &str = append_sql!("event_store/sql/bump_exact.sql");
-const APPEND_STREAM_EXISTS: &str = append_sql!("event_store/sql/bump_stream_exists.sql");
+use crate::group::{Member, Outcome};
 
 /// A statement that reads below the read horizon: a comment naming it (what
 /// `pg_stat_activity` shows first), the horizon's CTEs (`read_horizon.sql`,
@@ -75,73 +60,6 @@ fn parse_xid(text: &str) -> Result<u64, Error> {
         .map_err(|_| corrupt("reading a transaction id", "not a number"))
 }
 
-/// The columns of one append, as arrays for `UNNEST`.
-#[derive(Default)]
-struct Columns {
-    event_ids: Vec<Uuid>,
-    event_types: Vec<String>,
-    schema_versions: Vec<i32>,
-    payloads: Vec<Vec<u8>>,
-    recorded_at: Vec<DateTime<Utc>>,
-    correlation_ids: Vec<Option<Uuid>>,
-    causation_ids: Vec<Option<Uuid>>,
-    idempotency_keys: Vec<Option<String>>,
-    headers: Vec<String>,
-}
-
-impl Columns {
-    fn of(request: &AppendRequest) -> Result<Self, Error> {
-        let mut c = Self::default();
-        for event in &request.events {
-            c.event_ids.push(*event.event_id.as_uuid());
-            c.event_types.push(event.event_type.clone());
-            c.schema_versions.push(
-                i32::try_from(event.schema_version)
-                    .map_err(|_| corrupt("appending", "schema version too large"))?,
-            );
-            c.payloads.push(event.payload.clone());
-            c.recorded_at.push(event.metadata.recorded_at);
-            c.correlation_ids.push(event.metadata.correlation_id);
-            c.causation_ids.push(event.metadata.causation_id);
-            c.idempotency_keys.push(
-                event
-                    .metadata
-                    .idempotency_key
-                    .as_ref()
-                    .map(|k| k.as_str().to_owned()),
-            );
-            c.headers.push(
-                serde_json::to_string(&event.metadata.headers)
-                    .map_err(|e| corrupt("encoding headers", e))?,
-            );
-        }
-        Ok(c)
-    }
-}
-
-fn append_result(row: &PgRow) -> Result<(AppendResult, Option<Vec<u8>>), Error> {
-    let get = |e| store_error("reading an append result", e);
-    let deduplicated: bool = row.try_get("deduplicated").map_err(get)?;
-    let last_version: i64 = row.try_get("last_version").map_err(get)?;
-    let positions: Vec<i64> = row.try_get("positions").map_err(get)?;
-    let xid: String = row.try_get("xid").map_err(get)?;
-    let fingerprint: Option<Vec<u8>> = row.try_get("fingerprint").map_err(get)?;
-    let positions = positions
-        .into_iter()
-        .map(|p| to_u64(p, "position").map(Position::new))
-        .collect::<Result<Vec<_>, _>>()?;
-    let last = positions.iter().max().copied().unwrap_or(Position::START);
-    Ok((
-        AppendResult {
-            version: StreamVersion::new(to_u64(last_version, "version")?),
-            positions,
-            checkpoint: Checkpoint::new(CommitId::new(parse_xid(&xid)?), last),
-            deduplicated,
-        },
-        fingerprint,
-    ))
-}
-
 fn recorded_event(row: &PgRow) -> Result<RecordedEvent, Error> {
     let get = |e| store_error("reading an event", e);
     let position: i64 = row.try_get("position").map_err(get)?;
@@ -178,29 +96,69 @@ fn recorded_event(row: &PgRow) -> Result<RecordedEvent, Error> {
 /// its stream (a window of microseconds; one retry virtually always suffices).
 const ORDER_RACE_RETRIES: u32 = 8;
 
+/// What an append's outcome leaves to do.
+pub(crate) enum Settled {
+    /// Its answer.
+    Done(AppendResult),
+    /// The order race on its stream was lost (`es_streams.last_xid`): a new
+    /// statement, with a new transaction id, succeeds. The stream's version.
+    Race(StreamVersion),
+}
+
 impl PgStore {
-    /// The result of an append statement that returned a row: the new events, or
-    /// the first result of its idempotency key.
-    pub(crate) fn appended(
+    /// Turns the outcome of `request`'s append into its answer.
+    pub(crate) async fn settle(
         &self,
         request: &AppendRequest,
-        row: &PgRow,
-    ) -> Result<AppendResult, Error> {
-        let (result, stored_fingerprint) = append_result(row)?;
-        if result.deduplicated {
-            let Some(idem) = &request.idempotency else {
-                return Err(corrupt("appending", "deduplicated without a key"));
-            };
-            if stored_fingerprint.as_deref() != Some(&idem.fingerprint[..]) {
-                return Err(Error::IdempotencyKeyReused {
-                    stream: request.stream.clone(),
-                    key: idem.key.clone(),
-                });
+        outcome: Outcome,
+    ) -> Result<Settled, Error> {
+        match outcome {
+            Outcome::Appended(result) => {
+                self.appended_events();
+                Ok(Settled::Done(result))
             }
-        } else {
-            self.appended_events();
+            Outcome::Deduplicated {
+                result,
+                fingerprint,
+            } => {
+                let Some(idem) = &request.idempotency else {
+                    return Err(corrupt("appending", "deduplicated without a key"));
+                };
+                if fingerprint.as_deref() != Some(&idem.fingerprint[..]) {
+                    return Err(Error::IdempotencyKeyReused {
+                        stream: request.stream.clone(),
+                        key: idem.key.clone(),
+                    });
+                }
+                Ok(Settled::Done(result))
+            }
+            Outcome::Refused => {
+                // Either the expectation failed, or this transaction drew its id
+                // before the stream's last writer did.
+                let actual = self.actual_version(&request.stream).await?;
+                let order_race = match request.expected {
+                    ExpectedVersion::Any => true,
+                    ExpectedVersion::NoStream => false,
+                    ExpectedVersion::Exact(v) => v != StreamVersion::INITIAL && actual == v,
+                    ExpectedVersion::StreamExists => actual > StreamVersion::INITIAL,
+                };
+                if order_race {
+                    Ok(Settled::Race(actual))
+                } else {
+                    Err(Error::Conflict {
+                        stream: request.stream.clone(),
+                        expected: request.expected,
+                        actual,
+                    })
+                }
+            }
+            Outcome::Taken(constraint) if constraint == IDEMPOTENCY_PKEY => {
+                self.resolve_key(request).await.map(Settled::Done)
+            }
+            // The (stream_id, version) backstop: the relative version bump
+            // makes this unreachable unless rows were written around the store.
+            Outcome::Taken(_) => Err(self.conflict(request).await),
         }
-        Ok(result)
     }
 
     /// The stream's version, read in a fresh statement (so it sees the latest
@@ -251,94 +209,27 @@ impl PgStore {
     }
 }
 
-/// The one statement of an append, with its parameters bound: `$1` stream,
-/// `$2` batch size, `$3` expected version, `$4`..`$12` the events' columns,
-/// `$13` idempotency key, `$14` its fingerprint, `$15` and `$16` the appender
-/// mark's keys. It marks its transaction as an appender before drawing the
-/// transaction id, so it must run in a transaction of its own, or in one that
-/// took the mark first ([`crate::appender::take_mark`]): never after other
-/// writes.
-pub(crate) fn append_query(
-    request: &AppendRequest,
-) -> Result<sqlx::query::Query<'static, sqlx::Postgres, sqlx::postgres::PgArguments>, Error> {
-    let n = to_i64(request.events.len() as u64, "batch size")?;
-    let (sql, expected) = match request.expected {
-        ExpectedVersion::Any => (APPEND_ANY, None),
-        ExpectedVersion::NoStream => (APPEND_NO_STREAM, None),
-        ExpectedVersion::Exact(v) if v == StreamVersion::INITIAL => (APPEND_NO_STREAM, None),
-        ExpectedVersion::Exact(v) => (APPEND_EXACT, Some(to_i64(v.get(), "version")?)),
-        ExpectedVersion::StreamExists => (APPEND_STREAM_EXISTS, None),
-    };
-    let (key, fingerprint) = match &request.idempotency {
-        Some(idem) => (
-            Some(idem.key.as_str().to_owned()),
-            Some(idem.fingerprint.to_vec()),
-        ),
-        None => (None, None),
-    };
-    let columns = Columns::of(request)?;
-    Ok(sqlx::query(sql)
-        .bind(request.stream.as_str().to_owned())
-        .bind(n)
-        .bind(expected)
-        .bind(columns.event_ids)
-        .bind(columns.event_types)
-        .bind(columns.schema_versions)
-        .bind(columns.payloads)
-        .bind(columns.recorded_at)
-        .bind(columns.correlation_ids)
-        .bind(columns.causation_ids)
-        .bind(columns.idempotency_keys)
-        .bind(columns.headers)
-        .bind(key)
-        .bind(fingerprint)
-        .bind(MARK_NAMESPACE)
-        .bind(MARK_OBJECT))
-}
-
 impl EventStore for PgStore {
     async fn append(&self, request: AppendRequest) -> Result<AppendResult, Error> {
         if request.events.is_empty() {
             return Err(Error::EmptyAppend);
         }
+        let mut member = Member::of(request)?;
         let mut attempt = 0;
         loop {
-            let outcome = append_query(&request)?.fetch_optional(&self.pool).await;
-            return match outcome {
-                Ok(Some(row)) => self.appended(&request, &row),
-                Ok(None) => {
-                    // Either the expectation failed, or this transaction drew its id
-                    // before the stream's last writer did (see `es_streams.last_xid`):
-                    // then a new statement, with a new transaction id, succeeds.
-                    let actual = self.actual_version(&request.stream).await?;
-                    let order_race = match request.expected {
-                        ExpectedVersion::Any => true,
-                        ExpectedVersion::NoStream => false,
-                        ExpectedVersion::Exact(v) => v != StreamVersion::INITIAL && actual == v,
-                        ExpectedVersion::StreamExists => actual > StreamVersion::INITIAL,
-                    };
-                    if order_race && attempt < ORDER_RACE_RETRIES {
-                        attempt += 1;
-                        continue;
-                    }
-                    Err(Error::Conflict {
-                        stream: request.stream.clone(),
-                        expected: request.expected,
+            let (back, outcome) = self.groups.append(&self.pool, member).await?;
+            member = back;
+            match self.settle(&member.request, outcome?).await? {
+                Settled::Done(result) => return Ok(result),
+                Settled::Race(_) if attempt < ORDER_RACE_RETRIES => attempt += 1,
+                Settled::Race(actual) => {
+                    return Err(Error::Conflict {
+                        stream: member.request.stream.clone(),
+                        expected: member.request.expected,
                         actual,
-                    })
+                    });
                 }
-                Err(sqlx::Error::Database(db))
-                    if db.is_unique_violation() && db.constraint() == Some(IDEMPOTENCY_PKEY) =>
-                {
-                    self.resolve_key(&request).await
-                }
-                Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
-                    // The (stream_id, version) backstop: the relative version bump
-                    // makes this unreachable unless rows were written around the store.
-                    Err(self.conflict(&request).await)
-                }
-                Err(error) => Err(store_error("appending events", error)),
-            };
+            }
         }
     }
 

@@ -8,7 +8,8 @@ use sqlx::postgres::PgRow;
 use crate::PgStore;
 use crate::appender::take_mark;
 use crate::error::{corrupt, store_error};
-use crate::event_store::append_query;
+use crate::event_store::Settled;
+use crate::group::{self, Member, Outcome};
 
 const LOAD: &str = include_str!("key_store/sql/load.sql");
 const LOAD_ONE: &str = include_str!("key_store/sql/load_one.sql");
@@ -151,6 +152,7 @@ impl KeyStore for PgStore {
         event: AppendRequest,
     ) -> Result<ForgetOutcome, Error> {
         let failed = |e| store_error("forgetting a subject", e);
+        let member = Member::of(event)?;
         for _ in 0..FORGET_RETRIES {
             let mut tx = self.pool().begin().await.map_err(failed)?;
             // The transaction appends its system event: it is marked as an
@@ -170,30 +172,36 @@ impl KeyStore for PgStore {
                 tx.rollback().await.map_err(failed)?;
                 return Ok(ForgetOutcome::AlreadyForgotten);
             }
-            let appended = append_query(&event)?
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(|e| store_error("appending the forget event", e))?;
-            match appended {
-                Some(row) => {
-                    let result = self.appended(&event, &row)?;
+            let outcome = group::run_one(&mut *tx, &member).await?;
+            let answer = match outcome {
+                Outcome::Appended(result) => {
                     tx.commit().await.map_err(failed)?;
                     self.appended_events();
                     return Ok(ForgetOutcome::Forgotten(result));
                 }
-                // The expectation failed or the order race was lost: undo the key
-                // destruction with the transaction, and try again or report.
-                None => {
-                    tx.rollback().await.map_err(failed)?;
-                    if event.expected != es_core::ExpectedVersion::Any {
-                        return Err(Error::Conflict {
-                            stream: event.stream.clone(),
-                            expected: event.expected,
-                            actual: es_core::EventStore::stream_version(self, &event.stream)
-                                .await?,
-                        });
-                    }
+                Outcome::Deduplicated { .. } => {
+                    // The forget event was written before (a retry): the key
+                    // goes now, the event stays the first one.
+                    let Settled::Done(result) = self.settle(&member.request, outcome).await? else {
+                        return Err(corrupt(
+                            "forgetting a subject",
+                            "deduplicated without result",
+                        ));
+                    };
+                    tx.commit().await.map_err(failed)?;
+                    return Ok(ForgetOutcome::Forgotten(result));
                 }
+                other => {
+                    // The expectation failed, the order race was lost or the
+                    // key was used before: undo the key destruction with the
+                    // transaction, and try again or report.
+                    tx.rollback().await.map_err(failed)?;
+                    self.settle(&member.request, other).await?
+                }
+            };
+            if let Settled::Done(result) = answer {
+                // A concurrent forget with the same key wrote it first.
+                return Ok(ForgetOutcome::Forgotten(result));
             }
         }
         Err(Error::unavailable(

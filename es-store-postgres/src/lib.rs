@@ -4,6 +4,7 @@ mod appender;
 mod dead_letters;
 mod error;
 mod event_store;
+mod group;
 mod horizon;
 mod key_store;
 mod kv;
@@ -22,6 +23,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 pub use appender::mark_appender;
 pub use error::Error;
+pub use group::GroupCommit;
 pub use horizon::{Horizon, HorizonHolder};
 pub use kv::PgKv;
 pub use runner_lock::RunnerLock;
@@ -56,6 +58,9 @@ pub struct PgStoreOptions {
     /// `application_name`, shown in `pg_stat_activity` and by the horizon
     /// diagnostics.
     pub application_name: String,
+    /// How concurrent appends to different streams share one statement and
+    /// one commit ([`GroupCommit`]).
+    pub group_commit: GroupCommit,
 }
 
 impl Default for PgStoreOptions {
@@ -65,6 +70,7 @@ impl Default for PgStoreOptions {
             acquire_timeout: Duration::from_secs(10),
             statement_timeout: Duration::from_secs(30),
             application_name: "es".to_owned(),
+            group_commit: GroupCommit::default(),
         }
     }
 }
@@ -78,6 +84,8 @@ pub struct PgStore {
     pool: PgPool,
     /// Wakes subscribers after appends, outside their transactions.
     notifier: std::sync::Arc<notifier::Notifier>,
+    /// Groups concurrent appends into one statement and commit.
+    groups: std::sync::Arc<group::Groups>,
 }
 
 impl PgStore {
@@ -102,14 +110,20 @@ impl PgStore {
             .connect_with(connect)
             .await
             .map_err(Error::database("connecting"))?;
-        Ok(Self::from_pool(pool))
+        Ok(Self::from_pool_with(pool, options.group_commit))
     }
 
-    /// Wraps an existing pool.
+    /// Wraps an existing pool, with [`GroupCommit::default`].
     pub fn from_pool(pool: PgPool) -> Self {
+        Self::from_pool_with(pool, GroupCommit::default())
+    }
+
+    /// Wraps an existing pool, grouping appends as `group_commit` says.
+    pub fn from_pool_with(pool: PgPool, group_commit: GroupCommit) -> Self {
         Self {
             pool,
             notifier: notifier::Notifier::new(),
+            groups: group::Groups::new(group_commit),
         }
     }
 

@@ -9,6 +9,8 @@ mod conformance;
 mod crypto;
 #[path = "postgres/faults.rs"]
 mod faults;
+#[path = "postgres/group_commit.rs"]
+mod group_commit;
 #[path = "postgres/kv.rs"]
 mod kv;
 #[path = "postgres/locks.rs"]

@@ -43,7 +43,7 @@ async fn a_backend_killed_mid_append_leaves_no_partial_batch() {
     };
     let pid = backend_pid(
         &store,
-        "wait_event_type = 'Lock' AND query LIKE '%es_streams%'",
+        "wait_event_type = 'Lock' AND query LIKE '%es_append_group%'",
     )
     .await;
     terminate(&store, pid).await;
