@@ -36,7 +36,8 @@ pub use read_model::{
     GenerationBinding, Generations, KvBatch, KvOp, KvSink, Sink, SinkError, Switch,
 };
 pub use repository::{
-    AsOf, CommandError, CommandOptions, Executed, Loaded, Repository, RetryPolicy,
+    AsOf, CommandError, CommandOptions, DEFAULT_CACHE_CAPACITY, Executed, Loaded, Repository,
+    RetryPolicy,
 };
 pub use store::StreamSummary;
 pub use store::{

@@ -82,8 +82,8 @@ pub struct Repository<A, S, C = Bincode> {
     /// Seals and opens personal data; without it, an event or snapshot holding
     /// personal data is refused with `Error::CryptoNotConfigured`.
     crypto: Option<Arc<Crypto>>,
-    /// The state of recently commanded aggregates (off unless asked for);
-    /// shared by clones.
+    /// The state of recently commanded aggregates (on by default, see
+    /// [`Repository::with_cache`]); shared by clones.
     cache: Option<Arc<cache::StateCache<A>>>,
     /// Commands for one stream take turns (shared by clones).
     queue: Arc<queue::StreamQueue>,
@@ -203,6 +203,15 @@ impl<E> CommandError<E> {
     }
 }
 
+/// How many aggregate states a repository keeps by default
+/// ([`Repository::with_cache`]).
+pub const DEFAULT_CACHE_CAPACITY: usize = 10_000;
+
+/// How long a cached state is trusted without a command (it is checked by
+/// every append in any case; the lifetime bounds how long opened personal
+/// data stays in memory after a forget made elsewhere).
+const CACHE_LIFETIME: std::time::Duration = std::time::Duration::from_secs(30);
+
 impl<A: Aggregate, S: EventStore + SnapshotStore + KeyStore> Repository<A, S> {
     /// A repository with the default codec ([`Bincode`]) and retry policy.
     pub fn new(store: S) -> Self {
@@ -218,7 +227,10 @@ impl<A: Aggregate, S: EventStore + SnapshotStore + KeyStore, C: Codec> Repositor
             codec,
             retry: RetryPolicy::default(),
             crypto: None,
-            cache: None,
+            cache: Some(Arc::new(cache::StateCache::new(
+                DEFAULT_CACHE_CAPACITY,
+                CACHE_LIFETIME,
+            ))),
             queue: Arc::default(),
             aggregate: PhantomData,
         }
@@ -233,11 +245,15 @@ impl<A: Aggregate, S: EventStore + SnapshotStore + KeyStore, C: Codec> Repositor
 
     /// Keeps the state of up to `capacity` aggregates after each command, so
     /// that the next command on a hot aggregate skips the load (one round
-    /// trip instead of two, and no replay).
+    /// trip instead of two, and no replay). On by default, for
+    /// [`DEFAULT_CACHE_CAPACITY`] aggregates; [`without_cache`](Self::without_cache)
+    /// turns it off.
     ///
     /// Safe with other writers: a cached state is trusted at its version, and
     /// the append's exact expected version refuses it if anyone wrote since;
-    /// the conflict drops the entry and the retry reloads. Entries live at most
+    /// the conflict drops the entry and the retry reloads. A refusal or a
+    /// no-op, which append nothing, is never decided on a cached state alone:
+    /// the command is decided again on a fresh load first. Entries live at most
     /// 30 seconds, and any forget or eviction through this repository's
     /// [`Crypto`] drops every entry, so opened personal data does not outlive
     /// its subject here. [`load`](Self::load) always reads the store.
@@ -266,10 +282,38 @@ impl<A: Aggregate, S: EventStore + SnapshotStore + KeyStore, C: Codec> Repositor
     /// ```
     #[must_use]
     pub fn with_cache(mut self, capacity: usize) -> Self {
-        self.cache = Some(Arc::new(cache::StateCache::new(
-            capacity,
-            std::time::Duration::from_secs(30),
-        )));
+        self.cache = Some(Arc::new(cache::StateCache::new(capacity, CACHE_LIFETIME)));
+        self
+    }
+
+    /// Loads every aggregate from the store for every command.
+    ///
+    /// The cache is safe with any number of writers (see
+    /// [`with_cache`](Self::with_cache)); turn it off when memory is tight
+    /// (states are kept whole), or when aggregate states hold opened personal
+    /// data and subjects are forgotten by *other* processes: a state cached
+    /// here then keeps that data in this process's memory for up to 30
+    /// seconds after the forget (it is never returned by
+    /// [`load`](Self::load), only used to decide the next command, which
+    /// sees the subject's data as it was).
+    ///
+    /// ```
+    /// # use es_core::{Aggregate, MemoryStore, Repository};
+    /// # #[derive(Debug, Clone, PartialEq, es_core::Event)]
+    /// # enum E { Added { n: u64 } }
+    /// # #[derive(Debug, thiserror::Error)] #[error("never")] struct Never;
+    /// # #[derive(Default, es_core::Aggregate)] struct Counter { total: u64 }
+    /// # impl Aggregate for Counter {
+    /// #     type Command = u64; type Event = E; type Error = Never;
+    /// #     fn handle(&self, n: u64) -> Result<Vec<E>, Never> { Ok(vec![E::Added { n }]) }
+    /// #     fn apply(&mut self, E::Added { n }: &E) { self.total += n; }
+    /// # }
+    /// let cold = Repository::<Counter, _>::new(MemoryStore::new()).without_cache();
+    /// # let _ = cold;
+    /// ```
+    #[must_use]
+    pub fn without_cache(mut self) -> Self {
+        self.cache = None;
         self
     }
 
@@ -552,7 +596,8 @@ impl<A: Aggregate, S: EventStore + SnapshotStore + KeyStore, C: Codec> Repositor
             // it is dropped by any forget that happens from now on.
             let epoch = self.crypto.as_ref().map_or(0, |c| c.forget_epoch());
             let cached = self.cache.as_ref().and_then(|c| c.take(&stream, epoch));
-            let loaded = match cached {
+            let from_cache = cached.is_some();
+            let mut loaded = match cached {
                 Some((state, version)) => Loaded {
                     stream_id: stream.clone(),
                     state,
@@ -560,7 +605,16 @@ impl<A: Aggregate, S: EventStore + SnapshotStore + KeyStore, C: Codec> Repositor
                 },
                 None => self.load_stream(stream.clone(), None).await?,
             };
-            let events = match loaded.state.handle(command.clone()) {
+            let mut decided = loaded.state.handle(command.clone());
+            if from_cache && !matches!(&decided, Ok(events) if !events.is_empty()) {
+                // A refusal or a no-op writes nothing, so no append checks the
+                // state it was decided on: decided on a cached state, it could
+                // be that of a state someone else has moved on from. Decide
+                // again on the store's latest.
+                loaded = self.load_stream(stream.clone(), None).await?;
+                decided = loaded.state.handle(command.clone());
+            }
+            let events = match decided {
                 Ok(events) => events,
                 Err(rejection) => {
                     self.keep(&stream, loaded.state, loaded.version, epoch);

@@ -3,13 +3,14 @@
 //! commit for the group, each append keeping its own expected-version check,
 //! idempotency and result.
 //!
-//! An append joins the queue; while fewer than [`GroupCommit::in_flight`]
-//! groups are on their way, it starts a flusher task, which takes the queue
+//! An append that finds nothing on its way is sent at once, from its own
+//! task, as a group of one. Otherwise it joins the queue; while fewer than
+//! [`GroupCommit::in_flight`] groups are on their way, it starts a flusher
+//! task (as does an inline append that ends with appends queued), which takes the queue
 //! (at most one append per stream, at most [`GroupCommit::max_appends`]
 //! appends and about [`GroupCommit::max_events`] events), sends it as one call
 //! of `es_append_group` (migration `20261204000009`), answers each append
-//! with its own row, and goes on until the queue is empty. A lone append is a
-//! group of one and waits for nobody. In a group of more than one each append
+//! with its own row, and goes on until the queue is empty. In a group of more than one each append
 //! runs in a subtransaction, so a unique violation (a concurrent first use of
 //! its key) undoes that append alone; a version conflict or a lost order race
 //! is a `refused` row for that append alone. A group the server fails as a
@@ -59,7 +60,7 @@ impl Default for GroupCommit {
     fn default() -> Self {
         Self {
             in_flight: 2,
-            max_appends: 64,
+            max_appends: 32,
             max_events: 2_000,
         }
     }
@@ -354,6 +355,25 @@ impl Groups {
         pool: &PgPool,
         member: Member,
     ) -> Result<Answer, Error> {
+        // Nobody else on the way: a group of one, sent from here (no task,
+        // no channel); appends arriving meanwhile queue for a flusher.
+        let inline = {
+            let mut queue = self.lock();
+            let free = queue.flushing < self.limits.in_flight && queue.waiting.is_empty();
+            if free {
+                queue.flushing += 1;
+            }
+            free
+        };
+        if inline {
+            let place = Inline {
+                groups: Arc::clone(self),
+                pool: pool.clone(),
+            };
+            let outcome = run_one(pool, &member).await;
+            drop(place);
+            return Ok((member, outcome));
+        }
         let (reply, answer) = oneshot::channel();
         let start = {
             let mut queue = self.lock();
@@ -410,6 +430,27 @@ impl Drop for Flushing {
         if !self.1 {
             self.0.lock().flushing -= 1;
         }
+    }
+}
+
+/// The place of an append sent inline: given back when it ends (or its
+/// caller gives up on it), or handed to a flusher if appends queued meanwhile.
+struct Inline {
+    groups: Arc<Groups>,
+    pool: PgPool,
+}
+
+impl Drop for Inline {
+    fn drop(&mut self) {
+        let mut queue = self.groups.lock();
+        if !queue.waiting.is_empty()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            drop(queue);
+            runtime.spawn(flush(Arc::clone(&self.groups), self.pool.clone()));
+            return;
+        }
+        queue.flushing -= 1;
     }
 }
 

@@ -5,7 +5,7 @@
 //! once committed, pokes this process's [`Notifier`]: subscribers in this
 //! process are woken at once, in memory, and one `NOTIFY` is sent for the
 //! others on the pool, on its own; pokes that arrive while it is in flight
-//! are answered by a single next one. Wake-ups stay hints: a subscriber
+//! are answered by a single next one, at most one per [`NOTIFY_GAP`]. Wake-ups stay hints: a subscriber
 //! reads from its checkpoint, and polls at least every interval.
 
 use std::sync::Arc;
@@ -15,6 +15,9 @@ use sqlx::PgPool;
 use tokio::sync::watch;
 
 use crate::wakeup::CHANNEL;
+
+/// The least time between two `NOTIFY`s of one pool.
+const NOTIFY_GAP: std::time::Duration = std::time::Duration::from_millis(5);
 
 /// Sends the wake-ups of one pool's appends (shared by a store's clones).
 #[derive(Debug)]
@@ -57,6 +60,7 @@ impl Notifier {
         runtime.spawn(async move {
             loop {
                 this.pending.store(false, Ordering::Release);
+                let started = tokio::time::Instant::now();
                 if let Err(error) = sqlx::query("SELECT pg_notify($1, '')")
                     .bind(CHANNEL)
                     .execute(&pool)
@@ -65,6 +69,10 @@ impl Notifier {
                     // Subscribers elsewhere poll: a lost wake-up only delays.
                     tracing::debug!(%error, "sending a wake-up failed");
                 }
+                // Pokes of the next moments share the next NOTIFY: at most
+                // one per gap, so that a busy writer does not double the
+                // server's statements (an isolated append still wakes at once).
+                tokio::time::sleep_until(started + NOTIFY_GAP).await;
                 this.sending.store(false, Ordering::Release);
                 // A poke that came while this one was in flight, and found it
                 // sending, left the next one to us.

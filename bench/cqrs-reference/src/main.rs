@@ -94,6 +94,98 @@ impl Aggregate for BankAccount {
     }
 }
 
+/// The headline workload's account (`headline`): opened once, then deposited to.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum LedgerCommand {
+    Open,
+    Deposit { amount: u64 },
+    /// `count` deposits of 1 in one command (the long stream).
+    DepositMany { count: usize },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum LedgerEvent {
+    Opened,
+    Credited { amount: u64 },
+}
+
+impl DomainEvent for LedgerEvent {
+    fn event_type(&self) -> String {
+        match self {
+            LedgerEvent::Opened => "Opened".to_string(),
+            LedgerEvent::Credited { .. } => "Credited".to_string(),
+        }
+    }
+
+    fn event_version(&self) -> String {
+        "1.0".to_string()
+    }
+}
+
+#[derive(Debug)]
+pub enum LedgerError {
+    AlreadyOpen,
+    NotOpen,
+}
+
+impl std::fmt::Display for LedgerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LedgerError::AlreadyOpen => f.write_str("the account is open already"),
+            LedgerError::NotOpen => f.write_str("the account is not open"),
+        }
+    }
+}
+
+impl std::error::Error for LedgerError {}
+
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+pub struct Ledger {
+    pub open: bool,
+    pub balance: u64,
+}
+
+impl Aggregate for Ledger {
+    const TYPE: &'static str = "Ledger";
+    type Command = LedgerCommand;
+    type Event = LedgerEvent;
+    type Error = LedgerError;
+    type Services = ();
+
+    async fn handle(
+        &mut self,
+        command: Self::Command,
+        _services: &Self::Services,
+        sink: &EventSink<Self>,
+    ) -> Result<(), Self::Error> {
+        // A scratch clone, for the reason given in BankAccount::handle.
+        let mut scratch = self.clone();
+        match command {
+            LedgerCommand::Open if self.open => return Err(LedgerError::AlreadyOpen),
+            LedgerCommand::Open => sink.write(LedgerEvent::Opened, &mut scratch).await,
+            _ if !self.open => return Err(LedgerError::NotOpen),
+            LedgerCommand::Deposit { amount } => {
+                sink.write(LedgerEvent::Credited { amount }, &mut scratch)
+                    .await;
+            }
+            LedgerCommand::DepositMany { count } => {
+                for _ in 0..count {
+                    sink.write(LedgerEvent::Credited { amount: 1 }, &mut scratch)
+                        .await;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, event: Self::Event) {
+        match event {
+            LedgerEvent::Opened => self.open = true,
+            LedgerEvent::Credited { amount } => self.balance += amount,
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // CLI
 // ---------------------------------------------------------------------------------------
@@ -130,6 +222,15 @@ enum Cmd {
         /// Use postgres_snapshot_cqrs with this snapshot size (default: postgres_cqrs).
         #[arg(long)]
         snapshot_size: Option<usize>,
+    },
+    /// One phase of the headline workload (docs/benchmarks.md) on fresh accounts, with a
+    /// pool of 10: "ab" opens 1,000 accounts, then (a) one task sends 20,000 deposits
+    /// round-robin and (b) 8 tasks, task t on the accounts with a % 8 == t, 2,500 each;
+    /// "c" 8 tasks x 250 deposits to one account; "d" a 10,000-event stream then 100
+    /// commands on it; "d-snap" the same with snapshots every 100.
+    Headline {
+        #[arg(long)]
+        phase: String,
     },
     /// Load one aggregate with N events L times and report load latency.
     Load {
@@ -228,6 +329,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             loads,
             snapshot_size,
         } => load(&cli.database_url, events, loads, snapshot_size).await,
+        Cmd::Headline { phase } => headline(&cli.database_url, &phase).await,
     }
 }
 
@@ -553,4 +655,153 @@ async fn load(
 fn percentile(sorted: &[f64], q: f64) -> f64 {
     let rank = (q * sorted.len() as f64).ceil() as usize;
     sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+// ---------------------------------------------------------------------------------------
+// headline
+// ---------------------------------------------------------------------------------------
+
+const ACCOUNTS: usize = 1_000;
+const DEPOSITS: usize = 20_000;
+const TASKS: usize = 8;
+const HOT_EACH: usize = 250;
+const LONG: usize = 10_000;
+const ON_LONG: usize = 100;
+const POOL: u32 = 10;
+
+#[derive(Serialize)]
+struct HeadlineOutput {
+    per_second: Vec<f64>,
+    errors: u64,
+    peak_kb: u64,
+    verified: bool,
+}
+
+/// The process's peak resident set (`VmHWM`) in kB.
+fn peak_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status.lines().find_map(|l| {
+                l.strip_prefix("VmHWM:")
+                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            })
+        })
+        .unwrap_or(0)
+}
+
+type Framework = Arc<PostgresCqrs<Ledger>>;
+
+/// `tasks` tasks, task t sending `per_task` deposits to `target(t, i)`:
+/// commands/s and (successes, errors).
+async fn drive(
+    cqrs: &Framework,
+    tasks: usize,
+    per_task: usize,
+    target: Arc<dyn Fn(usize, usize) -> String + Send + Sync>,
+) -> anyhow::Result<(f64, u64, u64)> {
+    let start = Instant::now();
+    let mut handles = Vec::with_capacity(tasks);
+    for t in 0..tasks {
+        let (cqrs, target) = (Arc::clone(cqrs), Arc::clone(&target));
+        handles.push(tokio::spawn(async move {
+            let (mut ok, mut errors) = (0u64, 0u64);
+            for i in 0..per_task {
+                match cqrs
+                    .execute(&target(t, i), LedgerCommand::Deposit { amount: 1 })
+                    .await
+                {
+                    Ok(()) => ok += 1,
+                    Err(_) => errors += 1,
+                }
+            }
+            (ok, errors)
+        }));
+    }
+    let (mut ok, mut errors) = (0, 0);
+    for h in handles {
+        let (o, e) = h.await.context("client task panicked")?;
+        ok += o;
+        errors += e;
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    Ok((ok as f64 / elapsed, ok, errors))
+}
+
+async fn balance(pool: &PgPool, id: &str) -> anyhow::Result<u64> {
+    let store = PersistedEventStore::<_, Ledger>::new_event_store(PostgresEventRepository::new(
+        pool.clone(),
+    ));
+    Ok(store.load_aggregate(id).await?.aggregate.balance)
+}
+
+async fn headline(url: &str, phase: &str) -> anyhow::Result<()> {
+    let pool = connect(url, POOL).await?;
+    let cqrs: Framework = Arc::new(match phase {
+        "d-snap" => postgres_es::postgres_snapshot_cqrs(pool.clone(), vec![], 100, ()),
+        _ => postgres_es::postgres_cqrs(pool.clone(), vec![], ()),
+    });
+    let run = run_id();
+    let account = move |a: usize| format!("cqrs-{run}-acct-{a:06}");
+    let (per_second, errors, verified) = match phase {
+        "ab" => {
+            let mut handles = Vec::new();
+            for t in 0..TASKS {
+                let (cqrs, account) = (Arc::clone(&cqrs), account.clone());
+                handles.push(tokio::spawn(async move {
+                    for a in (t..ACCOUNTS).step_by(TASKS) {
+                        cqrs.execute(&account(a), LedgerCommand::Open).await?;
+                    }
+                    Ok::<_, AggregateError<LedgerError>>(())
+                }));
+            }
+            for h in handles {
+                h.await?.map_err(|e| anyhow::anyhow!("opening: {e}"))?;
+            }
+            let acc = account.clone();
+            let (a, _, ea) = drive(&cqrs, 1, DEPOSITS, Arc::new(move |_, i| acc(i % ACCOUNTS))).await?;
+            let acc = account.clone();
+            let (b, _, eb) = drive(
+                &cqrs,
+                TASKS,
+                DEPOSITS / TASKS,
+                Arc::new(move |t, i| acc(t + TASKS * (i % (ACCOUNTS / TASKS)))),
+            )
+            .await?;
+            let mut verified = true;
+            for a in 0..ACCOUNTS {
+                verified &= balance(&pool, &account(a)).await? == (2 * DEPOSITS / ACCOUNTS) as u64;
+            }
+            (vec![a, b], ea + eb, verified)
+        }
+        "c" => {
+            let id = account(0);
+            cqrs.execute(&id, LedgerCommand::Open)
+                .await
+                .map_err(|e| anyhow::anyhow!("opening: {e}"))?;
+            let hot = id.clone();
+            let (rate, ok, errors) = drive(&cqrs, TASKS, HOT_EACH, Arc::new(move |_, _| hot.clone())).await?;
+            (vec![rate], errors, balance(&pool, &id).await? == ok)
+        }
+        "d" | "d-snap" => {
+            let id = account(0);
+            cqrs.execute(&id, LedgerCommand::Open)
+                .await
+                .map_err(|e| anyhow::anyhow!("opening: {e}"))?;
+            cqrs.execute(&id, LedgerCommand::DepositMany { count: LONG - 1 })
+                .await
+                .map_err(|e| anyhow::anyhow!("the long command: {e}"))?;
+            let long = id.clone();
+            let (rate, _, errors) = drive(&cqrs, 1, ON_LONG, Arc::new(move |_, _| long.clone())).await?;
+            (vec![rate], errors, balance(&pool, &id).await? == (LONG - 1 + ON_LONG) as u64)
+        }
+        other => bail!("unknown phase {other}"),
+    };
+    pool.close().await;
+    emit(&HeadlineOutput {
+        per_second,
+        errors,
+        peak_kb: peak_kb(),
+        verified,
+    })
 }

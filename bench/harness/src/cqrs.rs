@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::scenario::headline::ChildRun;
+
 /// One commands run of the reference.
 #[derive(Debug, Clone, Deserialize)]
 pub(crate) struct CqrsRun {
@@ -99,6 +101,21 @@ impl Cqrs {
         let value = self.call(&args).await.expect("the cqrs-es reference runs");
         let run: CqrsRun = serde_json::from_value(value).expect("its output");
         assert!(run.verified, "cqrs-es lost or doubled a deposit");
+        Some(run)
+    }
+
+    /// One phase of the headline workload (see `scenario::headline`), on
+    /// fresh accounts.
+    pub(crate) async fn headline(&self, phase: &str) -> Option<ChildRun> {
+        if !self.enabled() {
+            return None;
+        }
+        let value = self
+            .call(&["headline", "--phase", phase])
+            .await
+            .expect("the cqrs-es reference runs");
+        let run: ChildRun = serde_json::from_value(value).expect("its output");
+        assert!(run.verified, "cqrs-es lost or doubled a deposit ({phase})");
         Some(run)
     }
 

@@ -133,3 +133,88 @@ pub(crate) async fn notes<S: EventStore + KeyStore>(
         })
         .collect()
 }
+
+/// The headline workload's account: opened once, then deposited to.
+#[derive(Debug, Clone, PartialEq, Eq, es_core::Event)]
+pub(crate) enum LedgerEvent {
+    /// The account exists.
+    Opened,
+    /// Money in.
+    Credited { amount: i64 },
+}
+
+/// What the headline workload asks of an account.
+#[derive(Debug, Clone)]
+pub(crate) enum LedgerCommand {
+    Open,
+    Deposit(i64),
+    /// `n` deposits of 1 in one command (the long stream of scenario (d)).
+    DepositMany(usize),
+}
+
+/// Why an account refused a command.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum LedgerError {
+    #[error("the account is open already")]
+    AlreadyOpen,
+    #[error("the account is not open")]
+    NotOpen,
+}
+
+/// An account of the headline workload, without snapshots.
+#[derive(Debug, Default, es_core::Aggregate)]
+#[aggregate(name = "acct")]
+pub(crate) struct Ledger {
+    pub(crate) open: bool,
+    pub(crate) balance: i64,
+}
+
+/// The same account with a snapshot every 100 events.
+#[derive(Debug, Default, Serialize, Deserialize, es_core::Aggregate)]
+#[aggregate(name = "sacct", snapshot_every = 100)]
+pub(crate) struct SnapLedger {
+    pub(crate) open: bool,
+    pub(crate) balance: i64,
+}
+
+macro_rules! ledger {
+    ($t:ty) => {
+        impl Aggregate for $t {
+            type Command = LedgerCommand;
+            type Event = LedgerEvent;
+            type Error = LedgerError;
+
+            fn handle(&self, command: LedgerCommand) -> Result<Vec<LedgerEvent>, LedgerError> {
+                match command {
+                    LedgerCommand::Open if self.open => Err(LedgerError::AlreadyOpen),
+                    LedgerCommand::Open => Ok(vec![LedgerEvent::Opened]),
+                    _ if !self.open => Err(LedgerError::NotOpen),
+                    LedgerCommand::Deposit(amount) => Ok(vec![LedgerEvent::Credited { amount }]),
+                    LedgerCommand::DepositMany(n) => {
+                        Ok(vec![LedgerEvent::Credited { amount: 1 }; n])
+                    }
+                }
+            }
+
+            fn apply(&mut self, event: &LedgerEvent) {
+                match event {
+                    LedgerEvent::Opened => self.open = true,
+                    LedgerEvent::Credited { amount } => self.balance += amount,
+                }
+            }
+        }
+
+        impl Balance for $t {
+            fn balance(&self) -> i64 {
+                self.balance
+            }
+        }
+    };
+}
+ledger!(Ledger);
+ledger!(SnapLedger);
+
+/// What the headline workload checks after a run.
+pub(crate) trait Balance {
+    fn balance(&self) -> i64;
+}

@@ -36,7 +36,7 @@ struct Args {
 
 fn usage() -> anyhow::Error {
     anyhow::anyhow!(
-        "usage: es-bench report [--quick] [--skip-cqrs] [--out FILE.md] [--only append,commands,load,projections,personal,embedded]"
+        "usage: es-bench report [--quick] [--skip-cqrs] [--out FILE.md] [--only headline,append,commands,load,projections,personal,embedded]"
     )
 }
 
@@ -93,6 +93,17 @@ fn main() -> anyhow::Result<()> {
             ));
             Ok(())
         }
+        Some("child-headline") => {
+            let mut next = || args.next().ok_or_else(usage);
+            let (database_url, phase, variant, prefix) = (next()?, next()?, next()?, next()?);
+            runtime.block_on(scenario::headline::child(
+                &database_url,
+                &phase,
+                &variant,
+                &prefix,
+            ));
+            Ok(())
+        }
         Some("report") => runtime.block_on(report(parse(args)?)),
         _ => Err(usage()),
     }
@@ -131,6 +142,9 @@ async fn report(args: Args) -> anyhow::Result<()> {
         cqrs: cqrs.enabled(),
         ..report::Results::default()
     };
+    if wanted("headline") {
+        results.headline = Some(scenario::headline::run(&pg, &database_url, &cqrs, &plan).await);
+    }
     if wanted("append") {
         results.append = scenario::append::run(&pg, &plan).await;
     }

@@ -3,6 +3,7 @@
 pub(crate) mod append;
 pub(crate) mod commands;
 pub(crate) mod embedded;
+pub(crate) mod headline;
 pub(crate) mod load;
 pub(crate) mod personal;
 pub(crate) mod projections;

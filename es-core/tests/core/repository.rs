@@ -623,6 +623,30 @@ async fn a_state_cache_stays_correct_beside_other_writers() {
     }
 }
 
+/// A refusal appends nothing, so no expected version checks the state it was
+/// decided on: a cached state that another writer has moved on from must not
+/// refuse what the latest state allows.
+#[tokio::test]
+async fn a_stale_cached_state_never_refuses_what_the_latest_allows() {
+    let store = MemoryStore::new();
+    let cached = with_crypto(Repository::<Account, _>::new(store.clone()));
+    let other = with_crypto(Repository::<Account, _>::new(store.clone())).without_cache();
+    cached.execute("a", open("ada")).await.unwrap();
+    // The cached state says 0; the store says 100.
+    other.execute("a", deposit(100)).await.unwrap();
+    cached
+        .execute("a", AccountCommand::Withdraw { amount: 60 })
+        .await
+        .expect("decided on the latest state, not the cached one");
+    // And a refusal the latest state does call for is still a refusal.
+    let refused = cached
+        .execute("a", AccountCommand::Withdraw { amount: 60 })
+        .await
+        .unwrap_err();
+    assert!(refused.is_rejected(), "{refused:?}");
+    assert_eq!(cached.load("a").await.unwrap().state.balance, 40);
+}
+
 /// Forgetting a subject through the repository's `Crypto` drops the cached
 /// states that may hold its opened personal data.
 #[tokio::test]

@@ -67,9 +67,11 @@ pub(crate) async fn framework<S: Store>(
     cached: bool,
 ) -> Counted {
     let mut repo = Repository::<Account, S>::new(store.clone());
-    if cached {
-        repo = repo.with_cache(10_000);
-    }
+    repo = if cached {
+        repo.with_cache(10_000)
+    } else {
+        repo.without_cache()
+    };
     let repo = Arc::new(repo);
     let (succeeded, errors, retries) = (
         Arc::new(AtomicU64::new(0)),

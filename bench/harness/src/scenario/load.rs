@@ -25,6 +25,9 @@ pub(crate) struct Row {
     pub(crate) cqrs_p99: Samples,
     pub(crate) cqrs_snap_p50: Samples,
     pub(crate) cqrs_snap_p99: Samples,
+    /// The raw read of the same rows (one query, every column the store
+    /// reads, each decoded as the plain driver type), p50 in ms.
+    pub(crate) raw_p50: Samples,
 }
 
 /// Appends `length` deposits to `A`'s aggregate `id`.
@@ -65,6 +68,42 @@ where
     (percentile_ms(&took, 50), percentile_ms(&took, 99))
 }
 
+/// `loads` raw reads of `id`'s rows through sqlx: p50 in ms.
+async fn raw_read<S: Store>(store: &S, id: &str, length: usize, loads: usize) -> f64 {
+    use sqlx::Row as _;
+    let Some(pg) = (store as &dyn std::any::Any).downcast_ref::<es_store_postgres::PgStore>()
+    else {
+        return f64::NAN;
+    };
+    let stream = es_core::StreamId::for_aggregate(Account::TYPE_NAME, id).expect("stream id");
+    let mut took = Vec::with_capacity(loads);
+    for _ in 0..loads {
+        let started = Instant::now();
+        let rows = sqlx::query(
+            "SELECT position, transaction_id::text AS xid, stream_id, version, event_id, \
+             event_type, schema_version, payload, recorded_at, correlation_id, causation_id, \
+             idempotency_key, headers::text AS headers FROM es_events WHERE stream_id = $1 \
+             ORDER BY version",
+        )
+        .bind(stream.as_str())
+        .fetch_all(pg.pool())
+        .await
+        .expect("raw read");
+        let mut bytes = 0;
+        for row in &rows {
+            let payload: &[u8] = row.try_get("payload").expect("payload");
+            let _: i64 = row.try_get("version").expect("version");
+            let _: uuid::Uuid = row.try_get("event_id").expect("event id");
+            bytes += payload.len();
+        }
+        took.push(started.elapsed());
+        assert_eq!(rows.len(), length);
+        assert!(bytes > 0);
+    }
+    took.sort();
+    percentile_ms(&took, 50)
+}
+
 /// Fills one stream per length and aggregate, snapshots the snapshotted ones
 /// at their head.
 /// Ids are `{prefix}load-{length}`.
@@ -82,7 +121,7 @@ pub(crate) async fn prepare<S: Store>(store: &S, plan: &Plan, prefix: &str) {
 }
 
 /// Every length, both aggregates, interleaved; cqrs-es at [`CQRS_LENGTH`].
-pub(crate) async fn run<S: Store>(store: &S, cqrs: &Cqrs, plan: &Plan) -> Vec<Row> {
+pub(crate) async fn run<S: Store + 'static>(store: &S, cqrs: &Cqrs, plan: &Plan) -> Vec<Row> {
     prepare(store, plan, "").await;
     let mut rows = Vec::new();
     for &(length, loads) in &plan.loads {
@@ -102,6 +141,7 @@ pub(crate) async fn run<S: Store>(store: &S, cqrs: &Cqrs, plan: &Plan) -> Vec<Ro
             row.snap_p50.push(p50);
             row.snap_p99.push(p99);
             if length == CQRS_LENGTH {
+                row.raw_p50.push(raw_read(store, &id, length, loads).await);
                 if let Some(load) = cqrs.load(length, loads, None).await {
                     row.cqrs_p50.push(load.p50_ms);
                     row.cqrs_p99.push(load.p99_ms);

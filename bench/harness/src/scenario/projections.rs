@@ -254,7 +254,7 @@ fn raw_tantivy(deposits: &[(String, i64)]) -> f64 {
 }
 
 /// The process's peak resident set (`VmHWM`) in kB.
-fn peak_rss_kb() -> u64 {
+pub(crate) fn peak_rss_kb() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|status| {
