@@ -61,6 +61,12 @@ pub struct PgStoreOptions {
     /// How concurrent appends to different streams share one statement and
     /// one commit ([`GroupCommit`]).
     pub group_commit: GroupCommit,
+    /// A pooled connection idle for longer than this is pinged before it is
+    /// handed out (and replaced if dead). One in steady use is not: a ping
+    /// on every checkout, the driver's default, is a round trip more per
+    /// statement. A connection the server dropped meanwhile fails its next
+    /// statement as [`es_core::Error::Unavailable`] (nothing was done; retry).
+    pub ping_idle_after: Duration,
 }
 
 impl Default for PgStoreOptions {
@@ -71,6 +77,7 @@ impl Default for PgStoreOptions {
             statement_timeout: Duration::from_secs(30),
             application_name: "es".to_owned(),
             group_commit: GroupCommit::default(),
+            ping_idle_after: Duration::from_secs(1),
         }
     }
 }
@@ -104,9 +111,19 @@ impl PgStore {
                 "statement_timeout",
                 format!("{}ms", options.statement_timeout.as_millis()),
             )]);
+        let ping_idle_after = options.ping_idle_after;
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections)
             .acquire_timeout(options.acquire_timeout)
+            .test_before_acquire(false)
+            .before_acquire(move |conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for > ping_idle_after {
+                        sqlx::Connection::ping(conn).await?;
+                    }
+                    Ok(true)
+                })
+            })
             .connect_with(connect)
             .await
             .map_err(Error::database("connecting"))?;

@@ -734,6 +734,10 @@ pub(crate) fn markdown(r: &Results) -> String {
          which on this machine is worth far less than 3×. The remaining gap to pgbench is the \
          driver and the runtime's wake-ups around each round trip (most samples are in the \
          kernel's loopback TCP path and in `futex`), not the framework's own code.\n\
+         - **Connection checkout.** sqlx pings a pooled connection on every checkout by \
+         default: a round trip more per statement (`SELECT 1` through the pool 0.145 → 0.087 \
+         ms, a 10,000-event load makes 10 checkouts). The store pings only connections idle for \
+         more than `PgStoreOptions::ping_idle_after` (1 s). cqrs-es keeps sqlx's default.\n\
          - **The state cache** is on by default (docs/adr/0002-state-cache-by-default.md): \
          \"es\" is what `Repository::new` gives.\n"
     );

@@ -245,10 +245,14 @@ where
 pub(crate) async fn child(database_url: &str, phase: &str, variant: &str, prefix: &str) {
     let options = PgStoreOptions {
         max_connections: POOL,
-        group_commit: if variant == "ungrouped" {
-            GroupCommit::off()
-        } else {
-            GroupCommit::default()
+        group_commit: match variant.strip_prefix("in").and_then(|n| n.parse().ok()) {
+            _ if variant == "ungrouped" => GroupCommit::off(),
+            // `inN`: N groups in flight (for tuning by hand).
+            Some(in_flight) => GroupCommit {
+                in_flight,
+                ..GroupCommit::default()
+            },
+            None => GroupCommit::default(),
         },
         ..PgStoreOptions::default()
     };
