@@ -369,7 +369,8 @@ async fn pgbench(store: &PgStore, database_url: &str, clients: usize) -> Result<
         .arg(PGBENCH_SECONDS.to_string())
         .arg("-f")
         .arg(&script)
-        .arg(database_url)
+        // libpq takes the URL without sqlx's own parameters.
+        .arg(database_url.split('?').next().unwrap_or(database_url))
         .output()
         .await
         .map_err(|e| format!("pgbench could not start ({e}): install postgresql-contrib"))?;
