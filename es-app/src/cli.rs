@@ -66,6 +66,7 @@
 mod commands;
 mod failure;
 mod kit;
+pub mod out;
 mod projections;
 
 use std::process::ExitCode;
@@ -201,18 +202,18 @@ impl Kit {
                     eprintln!("{notice}");
                 }
                 if output.json {
-                    println!("{}", report.json);
+                    crate::outln!("{}", report.json);
                 } else {
-                    println!("{}", report.text.trim_end());
+                    crate::outln!("{}", report.text.trim_end());
                 }
                 ExitCode::SUCCESS
             }
             Err(error) => {
                 if output.json {
-                    println!("{}", error.to_json());
+                    crate::outln!("{}", error.to_json());
                 } else {
                     if let Some(partial) = error.partial() {
-                        println!("{}", partial.text.trim_end());
+                        crate::outln!("{}", partial.text.trim_end());
                     }
                     eprintln!("error: {}", error.message());
                 }

@@ -66,6 +66,7 @@ pub(crate) const REDIS_URL: &str = "REDIS_URL (--redis-url)";
 /// assert_eq!(config.data_dir(), std::path::Path::new("/var/lib/app"));
 /// ```
 #[derive(Clone, clap::Args)]
+#[command(next_help_heading = "Global options")]
 pub struct Config {
     /// The event store: postgres://…, postgresql://… or sqlite://… (unset: the
     /// embedded SQLite file in the data directory).
@@ -80,12 +81,18 @@ pub struct Config {
     /// The namespace of this deployment's keys in Redis (unset: `es`), so
     /// that one Redis can serve several deployments: a read model `name`
     /// lives under `<namespace>:<name>:`.
-    #[arg(long, env = "ES_REDIS_NAMESPACE", global = true)]
+    #[arg(long, env = "ES_REDIS_NAMESPACE", global = true, hide_env_values = true)]
     pub redis_namespace: Option<String>,
 
     /// The data directory: the embedded database, search indexes and the
     /// development master key.
-    #[arg(long, env = "ES_DATA_DIR", global = true, default_value = DEFAULT_DATA_DIR)]
+    #[arg(
+        long,
+        env = "ES_DATA_DIR",
+        global = true,
+        default_value = DEFAULT_DATA_DIR,
+        hide_env_values = true
+    )]
     pub data_dir: PathBuf,
 
     /// The master key(s), `<id>:<base64 of 32 bytes>`, current first,
@@ -94,7 +101,7 @@ pub struct Config {
     pub master_key: Option<String>,
 
     /// A file holding the master key(s), read when no key is given directly.
-    #[arg(long, env = "ES_MASTER_KEY_FILE", global = true)]
+    #[arg(long, env = "ES_MASTER_KEY_FILE", global = true, hide_env_values = true)]
     pub master_key_file: Option<PathBuf>,
 }
 

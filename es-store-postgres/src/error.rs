@@ -16,6 +16,30 @@ pub enum Error {
         source: sqlx::Error,
     },
 
+    /// No PostgreSQL server answered at the URL's host and port (nothing
+    /// listening, a firewall, a name that does not resolve): start it, or fix
+    /// `DATABASE_URL`.
+    #[error("cannot reach PostgreSQL at {host}:{port}: {source}")]
+    Unreachable {
+        /// The host of the URL (a socket directory for a Unix socket).
+        host: String,
+        /// Its port.
+        port: u16,
+        /// What the connection attempt met.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The server answered the connection with an error: the database
+    /// does not exist, the role may not log in, too many connections…
+    #[error("PostgreSQL refused the connection: {message} (SQLSTATE {code})")]
+    ConnectionRefused {
+        /// The SQLSTATE.
+        code: String,
+        /// The server's message.
+        message: String,
+    },
+
     /// The migrations failed.
     #[error("migrations failed")]
     Migrate(#[from] sqlx::migrate::MigrateError),
@@ -61,6 +85,9 @@ impl Error {
     /// password, no such role). Trying again does not help; fixing
     /// `DATABASE_URL` does.
     pub fn is_misconfigured(&self) -> bool {
+        if let Self::ConnectionRefused { code, .. } = self {
+            return code.starts_with("28") || code == INVALID_CATALOG_NAME;
+        }
         let (Self::Database { source, .. }
         | Self::Migrate(
             sqlx::migrate::MigrateError::Execute(source)
@@ -84,6 +111,10 @@ impl Error {
     /// [`es_core::Error::Unavailable`]).
     pub fn is_unavailable(&self) -> bool {
         match self {
+            Self::Unreachable { .. } => true,
+            Self::ConnectionRefused { code, .. } => {
+                code.starts_with("08") || code.starts_with("53") || code.starts_with("57")
+            }
             Self::Database { source, .. } => sqlx_unavailable(source),
             Self::Migrate(
                 sqlx::migrate::MigrateError::Execute(source)

@@ -84,6 +84,7 @@ pub(crate) struct Member {
     pub(crate) request: AppendRequest,
     kind: i16,
     expected: Option<i64>,
+    count: i32,
     schema_versions: Vec<i32>,
     headers: Vec<String>,
 }
@@ -101,7 +102,7 @@ impl Member {
             ExpectedVersion::Exact(v) => (2, Some(to_i64(v.get(), "version")?)),
             ExpectedVersion::StreamExists => (3, None),
         };
-        i32::try_from(request.events.len())
+        let count = i32::try_from(request.events.len())
             .map_err(|_| corrupt("appending", "too many events in one append"))?;
         let schema_versions = request
             .events
@@ -123,6 +124,7 @@ impl Member {
             request,
             kind,
             expected,
+            count,
             schema_versions,
             headers,
         })
@@ -183,7 +185,7 @@ pub(crate) fn query<'q>(
     for member in members {
         let request = &member.request;
         streams.push(request.stream.as_str());
-        counts.push(member.events() as i32);
+        counts.push(member.count);
         kinds.push(member.kind);
         expected.push(member.expected);
         keys.push(request.idempotency.as_ref().map(|i| i.key.as_str()));

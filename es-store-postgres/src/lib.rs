@@ -18,8 +18,9 @@ mod wakeup;
 use std::str::FromStr;
 use std::time::Duration;
 
+use sqlx::Connection as _;
 use sqlx::PgPool;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
 
 pub use appender::mark_appender;
 pub use error::Error;
@@ -111,6 +112,44 @@ impl PgStore {
                 "statement_timeout",
                 format!("{}ms", options.statement_timeout.as_millis()),
             )]);
+        // One connection first, on its own: a refused connection or a
+        // missing database is answered at once, as itself, where the pool
+        // would retry until its acquire timeout and then say only that it
+        // timed out.
+        match tokio::time::timeout(
+            options.acquire_timeout,
+            PgConnection::connect_with(&connect),
+        )
+        .await
+        {
+            Ok(Ok(probe)) => {
+                let _ = probe.close().await;
+            }
+            Ok(Err(sqlx::Error::Io(source))) => {
+                return Err(Error::Unreachable {
+                    host: connect.get_host().to_owned(),
+                    port: connect.get_port(),
+                    source,
+                });
+            }
+            Ok(Err(sqlx::Error::Database(db))) => {
+                return Err(Error::ConnectionRefused {
+                    code: db.code().map(|c| c.into_owned()).unwrap_or_default(),
+                    message: db.message().to_owned(),
+                });
+            }
+            Ok(Err(error)) => return Err(Error::database("connecting")(error)),
+            Err(_) => {
+                return Err(Error::Unreachable {
+                    host: connect.get_host().to_owned(),
+                    port: connect.get_port(),
+                    source: std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        format!("no answer within {:?}", options.acquire_timeout),
+                    ),
+                });
+            }
+        }
         let ping_idle_after = options.ping_idle_after;
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections)

@@ -79,7 +79,13 @@ pub(super) async fn list_streams(
         }
     }
     if let Some(next) = &next {
-        let _ = writeln!(text, "more: --after {}", next.as_str());
+        // Quoted for a shell (system streams begin with `$`, and an id may
+        // hold any printable character, a quote included).
+        let _ = writeln!(
+            text,
+            "more: --after '{}'",
+            next.as_str().replace('\'', "'\\''")
+        );
     }
     let rows: Vec<Value> = streams
         .iter()

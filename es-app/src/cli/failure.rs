@@ -183,6 +183,7 @@ impl From<crate::Error> for CliError {
             | Error::UnprotectedKeyFile { .. }
             | Error::DevelopmentKeyLost { .. } => ErrorKind::Config,
             Error::Postgres(inner) if inner.is_misconfigured() => ErrorKind::Config,
+            Error::Postgres(es_store_postgres::Error::Unreachable { .. }) => ErrorKind::Unavailable,
             Error::Store(inner)
             | Error::Postgres(es_store_postgres::Error::Store(inner))
             | Error::Sqlite(es_store_sqlite::Error::Store(inner)) => core_kind(inner),

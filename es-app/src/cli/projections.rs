@@ -332,9 +332,9 @@ pub(super) async fn status(
     loop {
         let report = status_once(projections, cx, name).await?;
         if json {
-            println!("{}", report.json);
+            crate::outln!("{}", report.json);
         } else {
-            println!("{}\n", report.text.trim_end());
+            crate::outln!("{}\n", report.text.trim_end());
         }
         tokio::select! {
             () = tokio::time::sleep(interval) => {}

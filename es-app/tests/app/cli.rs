@@ -293,7 +293,7 @@ fn streams_list_pages() {
 
     let text = ops.run(&["streams", "list", "--limit", "2"]).ok();
     assert!(
-        text.stdout.contains("more: --after account-b"),
+        text.stdout.contains("more: --after 'account-b'"),
         "{}",
         text.stdout
     );

@@ -141,6 +141,31 @@ mod redis_conformance {
     es_core::kv_sink_conformance_tests!(fresh_kv);
 }
 
+/// Random batches committed to each backend's model and to the in-memory
+/// reference leave the same entries and fail the same way.
+mod agreement {
+    use es_app::{Config, Kv, Store};
+    use es_core::testing::kv_conformance::random_batches_agree;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite_agrees_with_the_reference() {
+        let store = Store::Sqlite(es_store_sqlite::testing::fresh_store().await);
+        let kv = Kv::open(&Config::default(), &store, "agreement")
+            .await
+            .expect("the SQLite model");
+        random_batches_agree(es_projections::MemoryKv::new(), kv, 0x5EED).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres_agrees_with_the_reference() {
+        let store = Store::Postgres(es_store_postgres::testing::fresh_store().await);
+        let kv = Kv::open(&Config::default(), &store, "agreement")
+            .await
+            .expect("the PostgreSQL model");
+        random_batches_agree(es_projections::MemoryKv::new(), kv, 0x5EED).await;
+    }
+}
+
 /// The es-core dead-letter suite over [`Store::dead_letters`] (a trait
 /// object) on both backends.
 mod dead_letters {

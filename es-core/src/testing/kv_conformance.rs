@@ -20,6 +20,17 @@ macro_rules! kv_sink_conformance_tests {
             purge_removes_every_tagged_key,
             checkpoints_are_kept_per_projection,
             application_keys_never_reach_the_sinks_own_records,
+            each_op_round_trips,
+            a_stale_expected_checkpoint_is_fenced_and_writes_nothing,
+            fencing_is_checked_before_the_batch,
+            a_batch_whose_increment_hits_a_non_integer_writes_nothing,
+            increment_reads_what_the_batch_wrote_before_it,
+            increment_parses_what_i64_parses,
+            increment_stops_at_the_i64_limits,
+            purge_removes_the_tagged_keys_only,
+            purge_sees_the_tags_of_its_own_batch,
+            delete_keeps_the_tag,
+            checkpoints_are_per_projection,
         );
     };
     (@each $factory:path; $($name:ident),* $(,)?) => {
@@ -33,7 +44,8 @@ macro_rules! kv_sink_conformance_tests {
     };
 }
 
-fn at(n: u64) -> Checkpoint {
+/// The checkpoint `(n, n)`: a test's shorthand for "the n-th batch".
+pub fn at(n: u64) -> Checkpoint {
     Checkpoint::new(CommitId::new(n), Position::new(n))
 }
 
@@ -275,6 +287,634 @@ pub async fn application_keys_never_reach_the_sinks_own_records<S: KvSink>(sink:
             }
             assert_eq!(entries(&sink).await, model, "case {n}: after the purge");
         }
+    }
+}
+
+fn built(build: impl FnOnce(&mut KvBatch)) -> KvBatch {
+    let mut batch = KvBatch::default();
+    build(&mut batch);
+    batch
+}
+
+#[track_caller]
+fn assert_failed(result: &Result<(), SinkError>) {
+    assert!(
+        matches!(result, Err(SinkError::Failed { .. })),
+        "{result:?}"
+    );
+}
+
+#[track_caller]
+fn assert_fenced(result: &Result<(), SinkError>) {
+    assert!(
+        matches!(result, Err(SinkError::Fenced { .. })),
+        "{result:?}"
+    );
+}
+
+/// A small deterministic generator (xorshift), so that a seed replays a run.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, range: std::ops::Range<usize>) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        let span = (range.end - range.start).max(1) as u64;
+        range.start + usize::try_from(self.0 % span).unwrap_or(0)
+    }
+}
+
+/// Set, delete, increment, tag and purge, each committed and read back.
+pub async fn each_op_round_trips<S: KvSink>(sink: S) {
+    let sink = &sink;
+    assert_eq!(sink.checkpoint("p").await.unwrap(), None);
+    sink.commit(
+        "p",
+        built(|b| {
+            b.set("a", "1").set("b", "ünïcødé ✓").set("e", "");
+        }),
+        None,
+        at(1),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        entries(sink).await,
+        map(&[("a", "1"), ("b", "ünïcødé ✓"), ("e", "")])
+    );
+    assert_eq!(sink.get("b").await.unwrap().as_deref(), Some("ünïcødé ✓"));
+    assert_eq!(sink.get("missing").await.unwrap(), None);
+    assert_eq!(sink.checkpoint("p").await.unwrap(), Some(at(1)));
+
+    sink.commit(
+        "p",
+        built(|b| {
+            b.delete("a").delete("never-set");
+        }),
+        Some(at(1)),
+        at(2),
+    )
+    .await
+    .unwrap();
+    assert_eq!(sink.get("a").await.unwrap(), None);
+
+    sink.commit(
+        "p",
+        built(|b| {
+            b.incr_by("n", 5).incr_by("n", -8);
+        }),
+        Some(at(2)),
+        at(3),
+    )
+    .await
+    .unwrap();
+    assert_eq!(sink.get("n").await.unwrap().as_deref(), Some("-3"));
+
+    sink.commit(
+        "p",
+        built(|b| {
+            b.set("owner", "Ada").tag("s", "owner");
+        }),
+        Some(at(3)),
+        at(4),
+    )
+    .await
+    .unwrap();
+    sink.commit(
+        "p",
+        built(|b| {
+            b.purge("s").purge("unknown");
+        }),
+        Some(at(4)),
+        at(5),
+    )
+    .await
+    .unwrap();
+    assert_eq!(sink.get("owner").await.unwrap(), None);
+
+    // An empty batch moves the checkpoint alone.
+    sink.commit("p", KvBatch::default(), Some(at(5)), at(6))
+        .await
+        .unwrap();
+    assert_eq!(
+        entries(sink).await,
+        map(&[("b", "ünïcødé ✓"), ("e", ""), ("n", "-3")])
+    );
+    assert_eq!(sink.checkpoint("p").await.unwrap(), Some(at(6)));
+}
+
+/// A commit is a compare-and-set: a stale or absent expected checkpoint is
+/// `Fenced`, and nothing of its batch is written.
+pub async fn a_stale_expected_checkpoint_is_fenced_and_writes_nothing<S: KvSink>(sink: S) {
+    let sink = &sink;
+    assert_fenced(
+        &sink
+            .commit(
+                "p",
+                built(|b| {
+                    b.set("a", "x");
+                }),
+                Some(at(1)),
+                at(2),
+            )
+            .await,
+    );
+    assert_eq!(sink.checkpoint("p").await.unwrap(), None);
+    sink.commit(
+        "p",
+        built(|b| {
+            b.set("a", "1").set("t", "keep").tag("s", "t");
+        }),
+        None,
+        at(1),
+    )
+    .await
+    .unwrap();
+    for stale in [None, Some(at(0)), Some(at(2))] {
+        let result = sink
+            .commit(
+                "p",
+                built(|b| {
+                    b.set("a", "stale").incr_by("n", 1).purge("s");
+                }),
+                stale,
+                at(9),
+            )
+            .await;
+        assert_fenced(&result);
+    }
+    assert_eq!(entries(sink).await, map(&[("a", "1"), ("t", "keep")]));
+    assert_eq!(sink.checkpoint("p").await.unwrap(), Some(at(1)));
+}
+
+/// A stale runner is fenced even when its batch would fail.
+pub async fn fencing_is_checked_before_the_batch<S: KvSink>(sink: S) {
+    let sink = &sink;
+    sink.commit(
+        "p",
+        built(|b| {
+            b.set("text", "abc");
+        }),
+        None,
+        at(1),
+    )
+    .await
+    .unwrap();
+    assert_fenced(
+        &sink
+            .commit(
+                "p",
+                built(|b| {
+                    b.incr_by("text", 1);
+                }),
+                None,
+                at(2),
+            )
+            .await,
+    );
+}
+
+/// An increment of a non-integer fails the whole batch: nothing before or
+/// after it is written (values, tags, purges) and the checkpoint stays.
+pub async fn a_batch_whose_increment_hits_a_non_integer_writes_nothing<S: KvSink>(sink: S) {
+    let sink = &sink;
+    sink.commit(
+        "p",
+        built(|b| {
+            b.set("text", "not a number")
+                .set("owner", "Ada")
+                .tag("s", "owner");
+        }),
+        None,
+        at(1),
+    )
+    .await
+    .unwrap();
+    let before = entries(sink).await;
+    let result = sink
+        .commit(
+            "p",
+            built(|b| {
+                b.set("a", "1")
+                    .delete("owner")
+                    .purge("s")
+                    .tag("s2", "a")
+                    .incr_by("n", 4)
+                    .incr_by("text", 1)
+                    .set("b", "2");
+            }),
+            Some(at(1)),
+            at(2),
+        )
+        .await;
+    assert_failed(&result);
+    assert_eq!(entries(sink).await, before);
+    assert_eq!(sink.checkpoint("p").await.unwrap(), Some(at(1)));
+    // The failed batch's tag was not recorded: purging `s2` leaves `a` alone.
+    sink.commit(
+        "p",
+        built(|b| {
+            b.set("a", "later").purge("s2");
+        }),
+        Some(at(1)),
+        at(2),
+    )
+    .await
+    .unwrap();
+    assert_eq!(sink.get("a").await.unwrap().as_deref(), Some("later"));
+    // A non-integer written earlier in the same batch fails it too.
+    let result = sink
+        .commit(
+            "p",
+            built(|b| {
+                b.set("x", "1.5").incr_by("x", 1);
+            }),
+            Some(at(2)),
+            at(3),
+        )
+        .await;
+    assert_failed(&result);
+    assert_eq!(sink.get("x").await.unwrap(), None);
+    assert_eq!(sink.checkpoint("p").await.unwrap(), Some(at(2)));
+}
+
+/// An increment reads the value as the batch left it: set, deleted or purged
+/// before it in the same batch.
+pub async fn increment_reads_what_the_batch_wrote_before_it<S: KvSink>(sink: S) {
+    let sink = &sink;
+    sink.commit(
+        "p",
+        built(|b| {
+            b.set("x", "abc").set("y", "10").set("z", "7").tag("s", "z");
+        }),
+        None,
+        at(1),
+    )
+    .await
+    .unwrap();
+    sink.commit(
+        "p",
+        built(|b| {
+            b.set("x", "4")
+                .incr_by("x", 3)
+                .delete("y")
+                .incr_by("y", 2)
+                .purge("s")
+                .incr_by("z", 5)
+                .incr_by("w", 1)
+                .incr_by("w", 1);
+        }),
+        Some(at(1)),
+        at(2),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        entries(sink).await,
+        map(&[("w", "2"), ("x", "7"), ("y", "2"), ("z", "5")])
+    );
+}
+
+/// Increment accepts what `str::parse::<i64>` accepts (a sign, leading zeros)
+/// and writes the canonical form; anything else is not an integer.
+pub async fn increment_parses_what_i64_parses<S: KvSink>(sink: S) {
+    let sink = &sink;
+    let accepted = [
+        ("+5", "5"),
+        ("007", "7"),
+        ("-0", "0"),
+        ("000", "0"),
+        ("-007", "-7"),
+        ("-9223372036854775808", "-9223372036854775808"),
+        ("00000000000000000000000000042", "42"),
+    ];
+    let mut next = 1;
+    for (stored, _) in accepted {
+        sink.commit(
+            "p",
+            built(|b| {
+                b.set(stored, stored).incr_by(stored, 0);
+            }),
+            (next > 1).then(|| at(next - 1)),
+            at(next),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{stored:?}: {e}"));
+        next += 1;
+    }
+    for (stored, canonical) in accepted {
+        assert_eq!(
+            sink.get(stored).await.unwrap().as_deref(),
+            Some(canonical),
+            "{stored:?}"
+        );
+    }
+    for refused in [
+        "",
+        "+",
+        "-",
+        " 5",
+        "5 ",
+        "1e3",
+        "1.0",
+        "0x10",
+        "١",
+        "9223372036854775808",
+        "--1",
+        "+-1",
+    ] {
+        let result = sink
+            .commit(
+                "p",
+                built(|b| {
+                    b.set("bad", refused).incr_by("bad", 1);
+                }),
+                Some(at(next - 1)),
+                at(next),
+            )
+            .await;
+        assert!(
+            matches!(result, Err(SinkError::Failed { .. })),
+            "{refused:?}: {result:?}"
+        );
+    }
+    assert_eq!(sink.get("bad").await.unwrap(), None);
+}
+
+/// Increments reach `i64::MIN` and `i64::MAX` exactly, and fail past them.
+pub async fn increment_stops_at_the_i64_limits<S: KvSink>(sink: S) {
+    let sink = &sink;
+    sink.commit(
+        "p",
+        built(|b| {
+            b.incr_by("max", i64::MAX - 1)
+                .incr_by("max", 1)
+                .incr_by("min", i64::MIN)
+                .incr_by("mixed", i64::MAX)
+                .incr_by("mixed", i64::MIN)
+                .incr_by("big", 4_999_999_999_999)
+                .incr_by("big", -5_000_000_000_001)
+                .incr_by("carry", 999_999_999)
+                .incr_by("carry", 1)
+                .incr_by("borrow", -1_000_000_000)
+                .incr_by("borrow", 1);
+        }),
+        None,
+        at(1),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        entries(sink).await,
+        map(&[
+            ("big", "-2"),
+            ("borrow", "-999999999"),
+            ("carry", "1000000000"),
+            ("max", &i64::MAX.to_string()),
+            ("min", &i64::MIN.to_string()),
+            ("mixed", "-1"),
+        ])
+    );
+    for (key, delta) in [("max", 1), ("min", -1), ("mixed", i64::MIN)] {
+        let result = sink
+            .commit(
+                "p",
+                built(|b| {
+                    b.incr_by(key, delta);
+                }),
+                Some(at(1)),
+                at(2),
+            )
+            .await;
+        assert_failed(&result);
+    }
+    assert_eq!(sink.checkpoint("p").await.unwrap(), Some(at(1)));
+}
+
+/// A purge deletes the keys tagged with its subject, and only those.
+pub async fn purge_removes_the_tagged_keys_only<S: KvSink>(sink: S) {
+    let sink = &sink;
+    sink.commit(
+        "p",
+        built(|b| {
+            b.set("owner:1", "Ada")
+                .tag("s1", "owner:1")
+                .set("email:1", "ada@example.org")
+                .tag("s1", "email:1")
+                .tag("s1", "never-written")
+                .set("owner:2", "Bob")
+                .tag("s2", "owner:2")
+                .set("balance:1", "10");
+        }),
+        None,
+        at(1),
+    )
+    .await
+    .unwrap();
+    sink.commit(
+        "p",
+        built(|b| {
+            b.purge("s1");
+        }),
+        Some(at(1)),
+        at(2),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        entries(sink).await,
+        map(&[("balance:1", "10"), ("owner:2", "Bob")])
+    );
+    // The tags went with the keys: a key written again untagged stays.
+    sink.commit(
+        "p",
+        built(|b| {
+            b.set("owner:1", "new").purge("s1");
+        }),
+        Some(at(2)),
+        at(3),
+    )
+    .await
+    .unwrap();
+    assert_eq!(sink.get("owner:1").await.unwrap().as_deref(), Some("new"));
+}
+
+/// A purge deletes keys tagged earlier in its batch; tags after it start over.
+pub async fn purge_sees_the_tags_of_its_own_batch<S: KvSink>(sink: S) {
+    let sink = &sink;
+    sink.commit(
+        "p",
+        built(|b| {
+            b.set("k1", "a")
+                .tag("s", "k1")
+                .purge("s")
+                .set("k2", "b")
+                .tag("s", "k2")
+                .set("k1", "again");
+        }),
+        None,
+        at(1),
+    )
+    .await
+    .unwrap();
+    assert_eq!(entries(sink).await, map(&[("k1", "again"), ("k2", "b")]));
+    sink.commit(
+        "p",
+        built(|b| {
+            b.purge("s");
+        }),
+        Some(at(1)),
+        at(2),
+    )
+    .await
+    .unwrap();
+    assert_eq!(entries(sink).await, map(&[("k1", "again")]));
+}
+
+/// Deleting a key keeps its tag: writing it again and purging deletes it.
+pub async fn delete_keeps_the_tag<S: KvSink>(sink: S) {
+    let sink = &sink;
+    sink.commit(
+        "p",
+        built(|b| {
+            b.set("k", "v").tag("s", "k").delete("k");
+        }),
+        None,
+        at(1),
+    )
+    .await
+    .unwrap();
+    sink.commit(
+        "p",
+        built(|b| {
+            b.set("k", "v2");
+        }),
+        Some(at(1)),
+        at(2),
+    )
+    .await
+    .unwrap();
+    sink.commit(
+        "p",
+        built(|b| {
+            b.purge("s");
+        }),
+        Some(at(2)),
+        at(3),
+    )
+    .await
+    .unwrap();
+    assert_eq!(sink.get("k").await.unwrap(), None);
+}
+
+/// Each projection has its own checkpoint.
+pub async fn checkpoints_are_per_projection<S: KvSink>(sink: S) {
+    let sink = &sink;
+    sink.commit(
+        "a",
+        built(|b| {
+            b.set("from-a", "1");
+        }),
+        None,
+        at(3),
+    )
+    .await
+    .unwrap();
+    sink.commit(
+        "b",
+        built(|b| {
+            b.set("from-b", "1");
+        }),
+        None,
+        at(1),
+    )
+    .await
+    .unwrap();
+    assert_fenced(
+        &sink
+            .commit("a", KvBatch::default(), Some(at(1)), at(4))
+            .await,
+    );
+    sink.commit("a", KvBatch::default(), Some(at(3)), at(4))
+        .await
+        .unwrap();
+    assert_eq!(sink.checkpoint("a").await.unwrap(), Some(at(4)));
+    assert_eq!(sink.checkpoint("b").await.unwrap(), Some(at(1)));
+    assert_eq!(sink.checkpoint("c").await.unwrap(), None);
+}
+
+/// Commits the same random batches (and stale ones) to `a` and `b`: after each,
+/// both give the same result kind, model and checkpoint. Run against the
+/// in-memory reference (`es_projections::MemoryKv`) by every backend.
+pub async fn random_batches_agree<A: KvSink, B: KvSink>(a: A, b: B, seed: u64) {
+    let mut rng = Rng(seed.max(1));
+    let keys = ["k0", "k1", "k2", "k3", "k4", "k5"];
+    let subjects = ["s0", "s1", "s2"];
+    let values = [
+        "0",
+        "1",
+        "-1",
+        "+3",
+        "007",
+        "text",
+        "",
+        "9223372036854775806",
+        "-9223372036854775807",
+        "99999999999999999999",
+    ];
+    let deltas = [0, 1, -1, 2, 1_000_000_000, -999_999_999, i64::MAX, i64::MIN];
+    let mut checkpoint: Option<Checkpoint> = None;
+    for round in 0..300_u64 {
+        let mut batch = KvBatch::default();
+        for _ in 0..rng.below(0..8) {
+            let key = keys[rng.below(0..keys.len())];
+            let subject = subjects[rng.below(0..subjects.len())];
+            match rng.below(0..10) {
+                0..=1 => batch.set(key, values[rng.below(0..values.len())]),
+                2 => batch.delete(key),
+                3..=6 => batch.incr_by(key, deltas[rng.below(0..deltas.len())]),
+                7..=8 => batch.tag(subject, key),
+                _ => batch.purge(subject),
+            };
+        }
+        let expected = if rng.below(0..10) == 0 {
+            Some(at(round + 1000)) // stale
+        } else {
+            checkpoint
+        };
+        let next = at(round + 1);
+        let (ra, rb) = (
+            a.commit("p", batch.clone(), expected, next).await,
+            b.commit("p", batch.clone(), expected, next).await,
+        );
+        assert_eq!(
+            kind(&ra),
+            kind(&rb),
+            "round {round}: {batch:?}: {ra:?} / {rb:?}"
+        );
+        if ra.is_ok() {
+            checkpoint = Some(next);
+        }
+        assert_eq!(
+            entries(&a).await,
+            entries(&b).await,
+            "round {round}: {batch:?}"
+        );
+        assert_eq!(
+            a.checkpoint("p").await.unwrap(),
+            b.checkpoint("p").await.unwrap()
+        );
+    }
+}
+
+fn kind(result: &Result<(), SinkError>) -> &'static str {
+    match result {
+        Ok(()) => "ok",
+        Err(SinkError::Fenced { .. }) => "fenced",
+        Err(SinkError::Failed { .. }) => "failed",
+        Err(SinkError::Unavailable { .. }) => "unavailable",
+        Err(_) => "other",
     }
 }
 

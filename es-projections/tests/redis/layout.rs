@@ -1,9 +1,9 @@
 //! Where `RedisKv` puts things, and what it refuses.
 
+use es_core::testing::kv_conformance::at;
 use es_core::{Generations, KvBatch, Sink, SinkError};
 use es_projections::RedisKv;
 
-use crate::kv_contract::at;
 use crate::support::{connect, dump, fresh_kv, raw, redis_url, unique_prefix};
 
 fn owned(pairs: &[(&str, &[&str])]) -> Vec<(String, Vec<String>)> {

@@ -180,7 +180,7 @@ fn keyed(name: &str, key: &str, n: usize) -> AppendRequest {
     let mut r = request(name, ExpectedVersion::Any, n);
     r.idempotency = Some(Idempotency {
         key: IdempotencyKey::new(key).expect("key"),
-        fingerprint: [n as u8; 32],
+        fingerprint: [u8::try_from(n).expect("a small batch"); 32],
     });
     r
 }

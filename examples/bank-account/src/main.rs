@@ -141,7 +141,7 @@ enum Command {
         addr: SocketAddr,
         /// The bearer tokens (a file of hashed tokens, see `tokens new`):
         /// every route but /health then needs one with its role.
-        #[arg(long, env = "BANK_TOKENS_FILE")]
+        #[arg(long, env = "BANK_TOKENS_FILE", hide_env_values = true)]
         tokens_file: Option<std::path::PathBuf>,
         /// Seconds a request may take, store included (503 `timeout` after).
         #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=300))]
@@ -233,7 +233,7 @@ async fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             if cli.output.json {
-                println!("{}", error.to_json());
+                es_app::outln!("{}", error.to_json());
             } else {
                 eprintln!("error: {error}");
             }
@@ -275,9 +275,9 @@ fn warn_lagging(lagging: &[es_app::projections::Lag]) {
 
 fn print(json: bool, value: &Value, text: impl FnOnce() -> String) {
     if json {
-        println!("{value}");
+        es_app::outln!("{value}");
     } else {
-        println!("{}", text());
+        es_app::outln!("{}", text());
     }
 }
 
@@ -595,7 +595,7 @@ async fn demo(cli: &Cli) -> Result<(), Error> {
     let ada = OwnerId::new(format!("ada-{run}"))?;
     let alan = OwnerId::new(format!("alan-{run}"))?;
     let cents = |n| Cents::amount(n);
-    println!(
+    es_app::outln!(
         "== the es bank-account demo ({:?} store, data in {})",
         bank.store().backend(),
         config.data_dir().display()
@@ -609,38 +609,39 @@ async fn demo(cli: &Cli) -> Result<(), Error> {
         cents(10_000)?,
     )
     .await?;
-    println!(
+    es_app::outln!(
         "opened {alice} for Ada Lovelace with 100.00 (her name and email are sealed with her own key)"
     );
     bank.open_account(&bob, &alan, "Alan Turing".into(), None, Cents::ZERO)
         .await?;
-    println!("opened {bob} for Alan Turing");
+    es_app::outln!("opened {bob} for Alan Turing");
 
     let key = parse_key(&format!("demo-deposit-{run}"))?;
     for attempt in 1..=2 {
         let receipt = bank
             .deposit(&alice, cents(2_500)?, Some(key.clone()))
             .await?;
-        println!(
+        es_app::outln!(
             "deposit 25.00 on {alice} (attempt {attempt}, same idempotency key): balance {}, retry: {}",
             shown(receipt.balance),
             receipt.deduplicated
         );
     }
     match bank.withdraw(&bob, cents(1)?, None).await {
-        Err(error) => println!(
+        Err(error) => es_app::outln!(
             "withdraw 0.01 from {bob} refused: {error} [{}]",
             error.kind()
         ),
         Ok(_) => return Err(Error::Internal("the overdraft was not refused".into())),
     }
     let transfer = bank.transfer(&alice, &bob, cents(4_000)?, None).await?;
-    println!(
+    es_app::outln!(
         "transfer {} of 40.00 from {alice} to {bob}: {}",
-        transfer.transfer, transfer.status
+        transfer.transfer,
+        transfer.status
     );
     match bank.transfer(&bob, &alice, cents(1_000_000)?, None).await {
-        Err(error) => println!("transfer of 10000.00 from {bob}: {error}"),
+        Err(error) => es_app::outln!("transfer of 10000.00 from {bob}: {error}"),
         Ok(_) => {
             return Err(Error::Internal(
                 "the transfer without funds completed".into(),
@@ -652,7 +653,7 @@ async fn demo(cli: &Cli) -> Result<(), Error> {
         .await?;
     bank.close(&closed).await?;
     match bank.transfer(&alice, &closed, cents(500)?, None).await {
-        Err(error) => println!("transfer of 5.00 to the closed account {closed}: {error}"),
+        Err(error) => es_app::outln!("transfer of 5.00 to the closed account {closed}: {error}"),
         Ok(_) => {
             return Err(Error::Internal(
                 "the transfer to a closed account completed".into(),
@@ -661,14 +662,14 @@ async fn demo(cli: &Cli) -> Result<(), Error> {
     }
     for account in [&alice, &bob] {
         let view = bank.balance(account).await?;
-        println!(
+        es_app::outln!(
             "balance of {account}: {} (owner {})",
             Cents::new(view.balance)?,
             view.owner_name
         );
     }
     let hits = bank.search("lovelase").await?;
-    println!(
+    es_app::outln!(
         "search \"lovelase\" (fuzzy): {}",
         hits.iter()
             .map(|h| format!("{} {}", h.account, h.owner_name))
@@ -677,11 +678,13 @@ async fn demo(cli: &Cli) -> Result<(), Error> {
     );
     let (_, seen) = bank.forget(&ada).await?;
     warn_lagging(&seen.lagging);
-    println!("forgot Ada (owner {ada}): her data key is destroyed and every read model purged");
+    es_app::outln!(
+        "forgot Ada (owner {ada}): her data key is destroyed and every read model purged"
+    );
     let hits = bank.search("lovelace").await?;
-    println!("search \"lovelace\" now: {} result(s)", hits.len());
+    es_app::outln!("search \"lovelace\" now: {} result(s)", hits.len());
     let hits = bank.search(alice.as_str()).await?;
-    println!(
+    es_app::outln!(
         "search by account id {alice}: {}",
         hits.iter()
             .map(|h| format!("{} {}", h.account, h.owner_name))
@@ -690,14 +693,14 @@ async fn demo(cli: &Cli) -> Result<(), Error> {
     );
     let history = bank.history(&alice).await?;
     if let Some(opened) = history.first() {
-        println!("the opening event of {alice} now reads: {}", opened["data"]);
+        es_app::outln!("the opening event of {alice} now reads: {}", opened["data"]);
     }
     let view = bank.balance(&alice).await?;
-    println!(
+    es_app::outln!(
         "{alice} is still usable: balance {}, owner {}",
         Cents::new(view.balance)?,
         view.owner_name
     );
-    println!("== done; try `bank-account projections status` or `bank-account serve`");
+    es_app::outln!("== done; try `bank-account projections status` or `bank-account serve`");
     Ok(())
 }

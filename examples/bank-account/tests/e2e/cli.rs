@@ -365,7 +365,28 @@ fn an_unreachable_database_is_unavailable() {
         .output()
         .unwrap()
         .into();
-    run.fails("unavailable", 69);
+    let message = run.fails("unavailable", 69);
+    // Said at once, as what it is, not after the pool's wait.
+    assert!(message.contains("127.0.0.1:1"), "{message}");
+    assert!(!message.contains("timed out"), "{message}");
+    let missing = format!("{}_missing", crate::support::fresh("db"));
+    let run: crate::support::Run = env
+        .command()
+        .env(
+            "DATABASE_URL",
+            format!("postgres://postgres@127.0.0.1:5432/{missing}"),
+        )
+        .env("ES_MASTER_KEY", crate::support::TEST_MASTER_KEY)
+        .args(["--json", "streams", "list"])
+        .output()
+        .unwrap()
+        .into();
+    if run.json()["error"] != "unavailable" {
+        // (Without a PostgreSQL server on 5432 this is the case above.)
+        let message = run.fails("config", 78);
+        assert!(message.contains("does not exist"), "{message}");
+        assert!(!message.contains("at line"), "{message}");
+    }
     let run: crate::support::Run = env
         .command()
         .env("DATABASE_URL", "mysql://127.0.0.1/x")
@@ -375,4 +396,46 @@ fn an_unreachable_database_is_unavailable() {
         .into();
     let message = run.fails("config", 78);
     assert!(message.contains("DATABASE_URL"), "{message}");
+}
+
+/// A reader that goes away (`| head`) ends the command quietly with the
+/// status a SIGPIPE gives; a standard output that cannot be written (a full
+/// disk) is one `error:` line and status 74. Neither panics.
+#[test]
+fn output_that_cannot_be_written_ends_quietly() {
+    let env = Env::embedded();
+    env.run(&["migrate"]);
+    let mut watch = env
+        .command()
+        .args(["projections", "status", "--watch"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the binary runs");
+    let mut stdout = watch.stdout.take().expect("stdout");
+    let mut first = [0u8; 1];
+    std::io::Read::read_exact(&mut stdout, &mut first).expect("it prints");
+    drop(stdout);
+    let output = watch.wait_with_output().expect("it ends");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(141), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .expect("/dev/full");
+    let output = env
+        .command()
+        .args(["streams", "list"])
+        .stdout(full)
+        .output()
+        .expect("the binary runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(74), "{stderr}");
+    assert!(
+        stderr.starts_with("error: cannot write to standard output"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
 }
