@@ -39,13 +39,18 @@ pub use transfer::{
     refusal_kind, transfer_id_for,
 };
 
-/// Parses a user's amount of cents: a positive whole number up to
-/// [`Cents::MAX`].
+/// Parses a user's amount: positive, up to [`Cents::MAX`], either as printed
+/// (`25.00`: units and exactly two decimals) or as a whole number of cents
+/// (`2500`).
 ///
 /// ```
 /// assert_eq!(bank_account::parse_amount("250").unwrap().get(), 250);
+/// assert_eq!(bank_account::parse_amount("25.00").unwrap().get(), 2500);
+/// assert_eq!(bank_account::parse_amount("0.07").unwrap().get(), 7);
+/// assert!(bank_account::parse_amount("25.5").is_err());
+/// assert!(bank_account::parse_amount("0.00").is_err());
 /// assert!(bank_account::parse_amount("-5").is_err());
-/// assert!(bank_account::parse_amount("1.5").is_err());
+/// assert!(bank_account::parse_amount("1.5e3").is_err());
 /// assert!(bank_account::parse_amount("99999999999999999999999").is_err());
 /// ```
 ///
@@ -56,25 +61,44 @@ pub fn parse_amount(text: &str) -> Result<Cents, Error> {
     parse_cents(text).and_then(|c| Ok(Cents::amount(c.get())?))
 }
 
-/// Parses a user's number of cents, zero allowed.
+/// Parses a user's amount, zero allowed: `25.00` as printed, or `2500`
+/// cents.
 ///
 /// # Errors
 ///
 /// `invalid_input` with the rule.
 pub fn parse_cents(text: &str) -> Result<Cents, Error> {
     let text = text.trim();
-    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(Error::InvalidInput(
-            "amounts are whole numbers of cents, like 1250 for 12.50".into(),
-        ));
-    }
-    let cents = text.parse::<u64>().map_err(|_| {
+    let rule = || {
+        Error::InvalidInput(
+            "amounts are written as printed, like 12.50 (two decimals), or as whole cents, like \
+             1250"
+                .into(),
+        )
+    };
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let too_large = || {
         Error::InvalidInput(format!(
-            "the amount exceeds the maximum of {} cents",
-            Cents::MAX.get()
+            "the amount exceeds the maximum of {}",
+            Cents::MAX
         ))
-    })?;
-    Ok(Cents::new(cents)?)
+    };
+    let cents = match text.split_once('.') {
+        Some((units, decimals)) => {
+            if !digits(units) || decimals.len() != 2 || !digits(decimals) {
+                return Err(rule());
+            }
+            let units = units.parse::<u64>().map_err(|_| too_large())?;
+            let decimals = decimals.parse::<u64>().map_err(|_| rule())?;
+            units
+                .checked_mul(100)
+                .and_then(|c| c.checked_add(decimals))
+                .ok_or_else(too_large)?
+        }
+        None if digits(text) => text.parse::<u64>().map_err(|_| too_large())?,
+        None => return Err(rule()),
+    };
+    Cents::new(cents).map_err(|_| too_large())
 }
 
 /// Parses a user's idempotency key.

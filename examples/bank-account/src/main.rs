@@ -58,7 +58,7 @@ enum Command {
         /// The owner's email (personal data).
         #[arg(long)]
         email: Option<String>,
-        /// A first deposit, in cents.
+        /// A first deposit, as printed (`25.00`) or in whole cents (`2500`).
         #[arg(long, default_value = "0", allow_hyphen_values = true)]
         initial: String,
     },
@@ -67,7 +67,7 @@ enum Command {
         /// The account id.
         #[arg(long)]
         account: String,
-        /// Cents, positive.
+        /// The amount, as printed (`25.00`) or in whole cents (`2500`).
         #[arg(long, allow_hyphen_values = true)]
         amount: String,
         /// One key per intent: a retry with it does nothing twice.
@@ -79,7 +79,7 @@ enum Command {
         /// The account id.
         #[arg(long)]
         account: String,
-        /// Cents, positive.
+        /// The amount, as printed (`25.00`) or in whole cents (`2500`).
         #[arg(long, allow_hyphen_values = true)]
         amount: String,
         /// One key per intent.
@@ -95,7 +95,7 @@ enum Command {
         /// The account credited.
         #[arg(long)]
         to: String,
-        /// Cents, positive.
+        /// The amount, as printed (`25.00`) or in whole cents (`2500`).
         #[arg(long, allow_hyphen_values = true)]
         amount: String,
         /// One key per intent.

@@ -439,3 +439,31 @@ fn output_that_cannot_be_written_ends_quietly() {
     );
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+/// Amounts go in as they come out: `25.00` as printed, or whole cents; any
+/// other form is refused and changes nothing.
+#[test]
+fn amounts_are_accepted_as_printed() {
+    let env = Env::embedded();
+    env.open("printed", "owner-printed", "Grace Hopper", 0);
+    env.run(&["deposit", "--account", "printed", "--amount", "25.00"])
+        .ok();
+    env.run(&["deposit", "--account", "printed", "--amount", "7"]).ok();
+    assert_eq!(env.balance("printed"), 2507);
+    let text = env
+        .command()
+        .args(["balance", "--account", "printed"])
+        .output()
+        .expect("the binary runs");
+    assert!(
+        String::from_utf8_lossy(&text.stdout).contains("25.07"),
+        "{text:?}"
+    );
+    for bad in ["25.5", "25.000", "1e3", "2,50", ".50", "25."] {
+        let message = env
+            .run(&["deposit", "--account", "printed", "--amount", bad])
+            .fails("invalid_input", 64);
+        assert!(message.contains("12.50"), "{bad}: {message}");
+    }
+    assert_eq!(env.balance("printed"), 2507);
+}
