@@ -81,7 +81,12 @@ pub struct Config {
     /// The namespace of this deployment's keys in Redis (unset: `es`), so
     /// that one Redis can serve several deployments: a read model `name`
     /// lives under `<namespace>:<name>:`.
-    #[arg(long, env = "ES_REDIS_NAMESPACE", global = true, hide_env_values = true)]
+    #[arg(
+        long,
+        env = "ES_REDIS_NAMESPACE",
+        global = true,
+        hide_env_values = true
+    )]
     pub redis_namespace: Option<String>,
 
     /// The data directory: the embedded database, search indexes and the
@@ -101,7 +106,12 @@ pub struct Config {
     pub master_key: Option<String>,
 
     /// A file holding the master key(s), read when no key is given directly.
-    #[arg(long, env = "ES_MASTER_KEY_FILE", global = true, hide_env_values = true)]
+    #[arg(
+        long,
+        env = "ES_MASTER_KEY_FILE",
+        global = true,
+        hide_env_values = true
+    )]
     pub master_key_file: Option<PathBuf>,
 }
 

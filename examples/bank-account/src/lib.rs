@@ -77,12 +77,8 @@ pub fn parse_cents(text: &str) -> Result<Cents, Error> {
         )
     };
     let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-    let too_large = || {
-        Error::InvalidInput(format!(
-            "the amount exceeds the maximum of {}",
-            Cents::MAX
-        ))
-    };
+    let too_large =
+        || Error::InvalidInput(format!("the amount exceeds the maximum of {}", Cents::MAX));
     let cents = match text.split_once('.') {
         Some((units, decimals)) => {
             if !digits(units) || decimals.len() != 2 || !digits(decimals) {

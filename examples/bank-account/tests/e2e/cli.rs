@@ -448,7 +448,8 @@ fn amounts_are_accepted_as_printed() {
     env.open("printed", "owner-printed", "Grace Hopper", 0);
     env.run(&["deposit", "--account", "printed", "--amount", "25.00"])
         .ok();
-    env.run(&["deposit", "--account", "printed", "--amount", "7"]).ok();
+    env.run(&["deposit", "--account", "printed", "--amount", "7"])
+        .ok();
     assert_eq!(env.balance("printed"), 2507);
     let text = env
         .command()
