@@ -128,6 +128,10 @@ pub enum Command {
     Forget {
         /// The subject's id.
         subject: String,
+        /// Record the tombstone even if no key is stored for the subject (no
+        /// data can be written for it afterwards).
+        #[arg(long)]
+        force: bool,
     },
     /// Master key operations.
     #[command(subcommand)]

@@ -5,8 +5,8 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 
 use es_core::{
-    Crypto, EventStore, ForgetOutcome, MasterKey, MasterKeyring, RecordedEvent, SnapshotStore,
-    StreamId, StreamVersion, SubjectId,
+    Crypto, EventStore, ForgetOutcome, KeyStore, MasterKey, MasterKeyring, RecordedEvent,
+    SnapshotStore, StreamId, StreamVersion, SubjectId,
 };
 use serde_json::{Value, json};
 
@@ -244,13 +244,28 @@ pub(super) async fn show_stream(
     Ok(Report::new(text, json))
 }
 
-pub(super) async fn forget(store: &Store, subject: &str) -> Result<Report, CliError> {
+pub(super) async fn forget(store: &Store, subject: &str, force: bool) -> Result<Report, CliError> {
     let subject = SubjectId::new(subject).map_err(|e| {
         CliError::new(
             ErrorKind::InvalidArgument,
             format!("not a subject id: {}", crate::report(&e)),
         )
     })?;
+    // A subject with no key at all (a typo, say) has nothing to shred; its
+    // tombstone would block the id for good. Only on request.
+    if !force
+        && store
+            .load_keys(std::slice::from_ref(&subject))
+            .await?
+            .is_empty()
+    {
+        return Err(CliError::new(
+            ErrorKind::NotFound,
+            "no key is stored for that subject: none of its personal data is here, so nothing \
+             was shredded (check the id; `--force` records the tombstone anyway, and no personal \
+             data can be written for it again)",
+        ));
+    }
     // Forgetting destroys a stored key and never unwraps one: no master key
     // is needed, so a lost master key cannot stop an erasure request.
     let throwaway = MasterKey::generate("forget").map_err(CliError::from)?;

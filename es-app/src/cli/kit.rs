@@ -432,7 +432,7 @@ impl Kit {
                 report.notices.extend(keys.notice());
                 Ok(report)
             }
-            Command::Forget { subject } => commands::forget(&store, subject).await,
+            Command::Forget { subject, force } => commands::forget(&store, subject, *force).await,
             Command::Keys(KeysCommand::Rotate) => {
                 let keys = config.master_keyring_for(&store).await?;
                 let mut report = commands::rotate(&store, &keys.keyring).await?;

@@ -338,6 +338,16 @@ fn errors_are_one_line_with_a_kind_and_an_exit_code() {
     ops.run(&["streams", "list", "--after", ""]).text_error(64);
     ops.run(&["forget", "", "--json"])
         .json_error("invalid_argument", 64);
+    // A subject that never had a key: nothing to shred, nothing recorded.
+    let message = ops
+        .run(&["forget", "owner-never-seen", "--json"])
+        .json_error("not_found", 66);
+    assert!(message.contains("nothing was shredded"), "{message}");
+    let forced = ops
+        .run(&["forget", "owner-never-seen", "--force", "--json"])
+        .ok()
+        .json();
+    assert_eq!(forced["already_forgotten"], false);
 
     let bad_url = Ops::embedded(dir.path()).env("DATABASE_URL", "mysql://user:secret@host/db");
     let message = bad_url.run(&["migrate", "--json"]).json_error("config", 78);

@@ -13,7 +13,7 @@ use es_app::projections::{Context, Halt, Lag, LagReason, Projections, Visibility
 use es_app::{Config, Kv, Store};
 use es_core::{
     BoxFuture, Checkpoint, CommandOptions, Crypto, EventStore, ForgetOutcome, IdempotencyKey,
-    KvSink, Repository, StreamVersion,
+    KeyStore, KvSink, Repository, StreamVersion,
 };
 use es_projections::{Reactions, Reactor, SearchIndex};
 use serde::Serialize;
@@ -718,12 +718,29 @@ impl Bank {
     /// # Errors
     ///
     /// An infrastructure failure before the key was destroyed.
-    pub async fn forget(&self, owner: &OwnerId) -> Result<(bool, Visibility), Error> {
+    pub async fn forget(&self, owner: &OwnerId, force: bool) -> Result<(bool, Visibility), Error> {
         let crypto = self
             .cx
             .crypto
             .as_ref()
             .ok_or_else(|| Error::Config("no master key".into()))?;
+        // An id with no key at all (a typo, say) has nothing to shred; its
+        // tombstone would block the id for good. Only on request.
+        if !force
+            && self
+                .cx
+                .store
+                .load_keys(&[owner.subject()])
+                .await?
+                .is_empty()
+        {
+            return Err(Error::NotFound(
+                "no key is stored for that owner: none of their data is here, so nothing was \
+                 shredded (check the id; `--force` records the tombstone anyway, and no data can \
+                 be written for that id again)"
+                    .into(),
+            ));
+        }
         let outcome = crypto.forget(&self.cx.store, &owner.subject()).await?;
         let seen = match &outcome {
             ForgetOutcome::Forgotten(result) => {

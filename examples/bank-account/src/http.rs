@@ -456,7 +456,7 @@ async fn forget(State(app): State<App>, id: Result<Path<String>, PathRejection>)
     let started = Instant::now();
     let result = async {
         let owner = OwnerId::new(path_id(id)?)?;
-        let (forgotten, seen) = app.bank.forget(&owner).await?;
+        let (forgotten, seen) = app.bank.forget(&owner, false).await?;
         Ok((
             StatusCode::OK,
             json!({

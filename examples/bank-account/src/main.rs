@@ -130,6 +130,10 @@ enum Command {
         /// The owner's id.
         #[arg(long)]
         owner_id: String,
+        /// Record the tombstone even if no key is stored for the id (no data
+        /// can be written for it afterwards).
+        #[arg(long)]
+        force: bool,
     },
     /// A scripted tour of all of the above.
     Demo,
@@ -441,10 +445,10 @@ async fn run(cli: &Cli) -> Result<(), Error> {
                 }
             });
         }
-        Command::Forget { owner_id } => {
+        Command::Forget { owner_id, force } => {
             let owner = OwnerId::new(owner_id.as_str())?;
             let bank = open_bank(cli).await?;
-            let (forgotten, seen) = bank.forget(&owner).await?;
+            let (forgotten, seen) = bank.forget(&owner, *force).await?;
             print(
                 json,
                 &{
@@ -676,7 +680,7 @@ async fn demo(cli: &Cli) -> Result<(), Error> {
             .collect::<Vec<_>>()
             .join(", ")
     );
-    let (_, seen) = bank.forget(&ada).await?;
+    let (_, seen) = bank.forget(&ada, false).await?;
     warn_lagging(&seen.lagging);
     es_app::outln!(
         "forgot Ada (owner {ada}): her data key is destroyed and every read model purged"

@@ -5,7 +5,11 @@
 
 use crate::support::{Env, fresh, on_both_backends, places};
 
-on_both_backends!(forget_shreds_everywhere, master_keys);
+on_both_backends!(
+    forget_shreds_everywhere,
+    master_keys,
+    forgetting_an_unknown_owner_says_so
+);
 
 async fn forget_shreds_everywhere(env: &Env) {
     let name = fresh("Zebulon");
@@ -136,4 +140,27 @@ async fn master_keys(env: &Env) {
             .unwrap();
         crate::support::Run::from(malformed).fails("config", 78);
     }
+}
+
+/// A mistyped owner id has no key: `forget` says nothing was shredded,
+/// exits `not_found` and writes nothing, unless `--force` asks for the
+/// tombstone.
+async fn forgetting_an_unknown_owner_says_so(env: &Env) {
+    let owner = fresh("nobody-ever");
+    let message = env
+        .run(&["forget", "--owner-id", &owner])
+        .fails("not_found", 66);
+    assert!(message.contains("nothing was shredded"), "{message}");
+    // Nothing was recorded: the id can still be opened with personal data.
+    let account = fresh("acc");
+    env.open(&account, &owner, "Ada Lovelace", 0);
+    let history = env.run(&["history", "--account", &account]).ok();
+    assert!(history.to_string().contains("Ada Lovelace"), "{history}");
+
+    let other = fresh("nobody-else");
+    let forced = env.run(&["forget", "--owner-id", &other, "--force"]).ok();
+    assert_eq!(forced["forgotten"], true);
+    assert_eq!(forced["already_forgotten"], false);
+    let again = env.run(&["forget", "--owner-id", &other]).ok();
+    assert_eq!(again["already_forgotten"], true);
 }
