@@ -358,7 +358,7 @@ async fn note(config: &Config, ledger: &str) -> anyhow::Result<()> {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    let app = App::parse();
+    let app: App = es_app::cli::out::parse();
     let done = match app.command {
         AppCommand::Ops(command) => return kit().run(&app.config, &app.output, &command).await,
         AppCommand::Seed {

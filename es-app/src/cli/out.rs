@@ -42,3 +42,59 @@ macro_rules! outln {
         $crate::cli::out::line(format_args!($($arg)*))
     };
 }
+
+/// Parses the command line like [`clap::Parser::parse`], except that under
+/// `--json` a command line that does not parse is a JSON document on stdout
+/// too (`{"error":"usage","message":…}`, exit 2), like every other failure.
+/// Its message names what is wrong, not what was typed; help and version
+/// print as usual.
+///
+/// ```no_run
+/// #[derive(clap::Parser)]
+/// struct App {
+///     #[arg(long, global = true)]
+///     json: bool,
+/// }
+/// let app: App = es_app::cli::out::parse();
+/// # let _ = app.json;
+/// ```
+pub fn parse<P: clap::Parser>() -> P {
+    match P::try_parse() {
+        Ok(parsed) => parsed,
+        Err(error) => {
+            let json = std::env::args_os().any(|a| a == "--json");
+            if !json || !error.use_stderr() {
+                error.exit();
+            }
+            let document = serde_json::json!({
+                "error": "usage",
+                "message": usage_message(error.kind()),
+            });
+            line(format_args!("{document}"));
+            std::process::exit(2)
+        }
+    }
+}
+
+/// What is wrong with a command line, without echoing it.
+fn usage_message(kind: clap::error::ErrorKind) -> String {
+    use clap::error::ErrorKind as K;
+    let what = match kind {
+        K::UnknownArgument => "an argument this command does not take",
+        K::InvalidSubcommand => "no such command",
+        K::InvalidValue | K::ValueValidation | K::InvalidUtf8 => {
+            "a value this option does not take"
+        }
+        K::MissingRequiredArgument => "a required argument is missing",
+        K::MissingSubcommand | K::DisplayHelpOnMissingArgumentOrSubcommand => {
+            "a command is missing"
+        }
+        K::NoEquals => "an option that needs `=` before its value",
+        K::TooManyValues | K::TooFewValues | K::WrongNumberOfValues => {
+            "the wrong number of values for an option"
+        }
+        K::ArgumentConflict => "options that cannot be used together",
+        _ => "a command line that does not parse",
+    };
+    format!("{what} (see --help)")
+}

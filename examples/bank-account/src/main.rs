@@ -221,7 +221,7 @@ async fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(false)
         .init();
-    let cli = Cli::parse();
+    let cli: Cli = es_app::cli::out::parse();
     let ops = match &cli.command {
         Command::Migrate => Some(es_app::cli::Command::Migrate),
         Command::Projections(c) => Some(es_app::cli::Command::Projections(c.clone())),

@@ -468,3 +468,28 @@ fn amounts_are_accepted_as_printed() {
     }
     assert_eq!(env.balance("printed"), 2507);
 }
+
+/// Under `--json`, a command line that does not parse is a JSON document
+/// too, and names what is wrong without echoing what was typed.
+#[test]
+fn usage_errors_are_json_under_json() {
+    let env = Env::embedded();
+    for (args, what) in [
+        (&["deposit", "--Zq9Canary", "1"][..], "an argument"),
+        (&["Zq9Canary"][..], "no such command"),
+        (&["deposit", "--account", "a"][..], "required argument"),
+    ] {
+        let run = env.run(args);
+        let message = run.fails("usage", 2);
+        assert!(message.contains(what), "{args:?}: {message}");
+        assert!(!run.stdout.contains("Zq9Canary"), "{run:?}");
+    }
+    // Without --json, clap's own text on stderr, same status.
+    let text = env
+        .command()
+        .args(["deposit", "--bogus"])
+        .output()
+        .expect("the binary runs");
+    assert_eq!(text.status.code(), Some(2));
+    assert!(text.stdout.is_empty());
+}
