@@ -321,6 +321,28 @@ impl Config {
         non_empty(self.redis_namespace.as_deref()).unwrap_or("es")
     }
 
+    /// For a command that only reads: the embedded store must exist already
+    /// ([`Error::NoStore`] naming the file looked for otherwise), so that a
+    /// mistyped data directory is said, not silently made into a new store.
+    /// A `DATABASE_URL` is always fine here (connecting says the rest).
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let config = es_app::Config::embedded(dir.path().join("typo"));
+    /// assert!(matches!(config.require_existing_store(), Err(es_app::Error::NoStore { .. })));
+    /// ```
+    pub fn require_existing_store(&self) -> Result<(), Error> {
+        if self.database_url().is_some() {
+            return Ok(());
+        }
+        let path = self.data_dir().join(es_store_sqlite::DATABASE_FILE);
+        if path.exists() {
+            Ok(())
+        } else {
+            Err(Error::NoStore { path })
+        }
+    }
+
     /// The data directory (`./data` when empty).
     pub fn data_dir(&self) -> &Path {
         if self.data_dir.as_os_str().is_empty() {

@@ -87,6 +87,17 @@ pub enum Error {
         /// The missing file.
         path: PathBuf,
     },
+    /// A command that only reads found no embedded store where it looked (a
+    /// mistyped `--data-dir`, say): it creates none.
+    #[error(
+        "no store at {}: nothing was ever written there (check --data-dir / ES_DATA_DIR, or \
+         DATABASE_URL)",
+        path.display()
+    )]
+    NoStore {
+        /// The database file looked for.
+        path: PathBuf,
+    },
     /// The data directory could not be created, or restricted to its owner.
     #[error("cannot make the data directory {} private to its owner", path.display())]
     DataDir {

@@ -184,6 +184,7 @@ impl From<crate::Error> for CliError {
             | Error::DevelopmentKeyLost { .. } => ErrorKind::Config,
             Error::Postgres(inner) if inner.is_misconfigured() => ErrorKind::Config,
             Error::Postgres(es_store_postgres::Error::Unreachable { .. }) => ErrorKind::Unavailable,
+            Error::NoStore { .. } => ErrorKind::NotFound,
             Error::Store(inner)
             | Error::Postgres(es_store_postgres::Error::Store(inner))
             | Error::Sqlite(es_store_sqlite::Error::Store(inner)) => core_kind(inner),

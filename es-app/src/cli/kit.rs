@@ -11,7 +11,10 @@ use es_core::{
 };
 use serde::Serialize;
 
-use super::{CliError, Command, KeysCommand, SnapshotsCommand, StreamsCommand, commands};
+use super::{
+    CliError, Command, DeadLettersCommand, KeysCommand, ProjectionsCommand, SnapshotsCommand,
+    StreamsCommand, commands,
+};
 use crate::projections::{Context, Projections};
 use crate::{Config, Store};
 
@@ -413,6 +416,18 @@ impl Kit {
         command: &Command,
         json: bool,
     ) -> Result<Report, CliError> {
+        let reads_only = matches!(
+            command,
+            Command::Streams(_)
+                | Command::Projections(
+                    ProjectionsCommand::List
+                        | ProjectionsCommand::Status { .. }
+                        | ProjectionsCommand::DeadLetters(DeadLettersCommand::List { .. })
+                )
+        );
+        if reads_only {
+            config.require_existing_store()?;
+        }
         let store = Store::connect(config).await?;
         match command {
             Command::Migrate => commands::migrate(&store).await,

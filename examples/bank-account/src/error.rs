@@ -212,6 +212,7 @@ impl From<es_app::Error> for Error {
         let message = es_app::report(&error);
         match error {
             es_app::Error::Store(inner) => inner.into(),
+            es_app::Error::NoStore { .. } => Self::NotFound(message),
             es_app::Error::Postgres(inner) if inner.is_misconfigured() => Self::Config(
                 "the database in DATABASE_URL does not exist or refuses the login (check its name, \
                  user and password)"

@@ -247,6 +247,13 @@ async fn main() -> ExitCode {
 }
 
 async fn open_bank(cli: &Cli) -> Result<Bank, Error> {
+    if matches!(
+        cli.command,
+        Command::Balance { .. } | Command::History { .. } | Command::Search { .. }
+    ) {
+        // A read creates nothing: a mistyped --data-dir is said as such.
+        cli.config.require_existing_store()?;
+    }
     let (bank, notice) = Bank::open(&cli.config).await?;
     if let Some(notice) = notice {
         eprintln!("{notice}");

@@ -493,3 +493,32 @@ fn usage_errors_are_json_under_json() {
     assert_eq!(text.status.code(), Some(2));
     assert!(text.stdout.is_empty());
 }
+
+/// A command that only reads opens an existing store only: a mistyped data
+/// directory is `not_found`, names the file looked for, and creates nothing
+/// (no store, no development key).
+#[test]
+fn a_read_of_a_mistyped_data_dir_creates_nothing() {
+    let env = Env::embedded();
+    let typo = env.data_dir().join("typo");
+    let typo_arg = typo.to_str().expect("a UTF-8 path");
+    for args in [
+        &["balance", "--account", "a"][..],
+        &["history", "--account", "a"][..],
+        &["search", "ada"][..],
+        &["streams", "list"][..],
+        &["projections", "status"][..],
+    ] {
+        let run: crate::support::Run = env
+            .command()
+            .arg("--json")
+            .args(["--data-dir", typo_arg])
+            .args(args)
+            .output()
+            .expect("the binary runs")
+            .into();
+        let message = run.fails("not_found", 66);
+        assert!(message.contains("es.sqlite3"), "{args:?}: {message}");
+        assert!(!typo.exists(), "{args:?} created {}", typo.display());
+    }
+}
