@@ -50,9 +50,12 @@ pub enum ProjectionsCommand {
     /// Rebuild without downtime: a new generation built from the start of the
     /// log beside the live one, switched to atomically when caught up. A
     /// rebuild that stopped is resumed.
+    #[command(group(clap::ArgGroup::new("which").required(true).args(["name", "all"])))]
+    #[command(
+        after_help = "Examples:\n  projections rebuild balances\n  projections rebuild --all\n  projections rebuild balances --restart"
+    )]
     Rebuild {
-        /// The projection.
-        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        /// The projection (or --all).
         name: Option<String>,
         /// Every registered projection, one after the other.
         #[arg(long)]

@@ -45,6 +45,9 @@ fn parse_wait(text: &str) -> Result<f64, String> {
 #[derive(Subcommand)]
 enum Command {
     /// Open an account.
+    #[command(
+        after_help = "Examples:\n  bank-account open --account acc-1 --owner-id ada --owner-name 'Ada Lovelace' --initial 100.00\n  bank-account --json open --account acc-2 --owner-id alan --owner-name 'Alan Turing' --email alan@example.org"
+    )]
     Open {
         /// The account id (letters, digits, '-', '_', '.').
         #[arg(long)]
@@ -63,6 +66,9 @@ enum Command {
         initial: String,
     },
     /// Deposit money.
+    #[command(
+        after_help = "Examples:\n  bank-account deposit --account acc-1 --amount 25.00\n  bank-account deposit --account acc-1 --amount 25.00 --idempotency-key dep-2026-12-04-1   # safe to retry"
+    )]
     Deposit {
         /// The account id.
         #[arg(long)]
@@ -88,6 +94,9 @@ enum Command {
     },
     /// Transfer money; waits (up to --wait) for the saga to settle it, else
     /// says it is pending.
+    #[command(
+        after_help = "Examples:\n  bank-account transfer --from acc-1 --to acc-2 --amount 10.00 --idempotency-key rent-december\n  bank-account --wait 10 transfer --from acc-1 --to acc-2 --amount 10.00"
+    )]
     Transfer {
         /// The account debited.
         #[arg(long)]
