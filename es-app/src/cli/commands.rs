@@ -74,7 +74,7 @@ pub(super) async fn list_streams(
                 "{:<width$}  {:>8}  {}",
                 s.stream_id.as_str(),
                 s.version.get(),
-                s.last_recorded_at.to_rfc3339()
+                crate::cli::out::timestamp(&s.last_recorded_at)
             );
         }
     }
@@ -196,7 +196,7 @@ pub(super) async fn show_stream(
                 event.version.get(),
                 event.event_type,
                 event.schema_version,
-                event.metadata.recorded_at.to_rfc3339(),
+                crate::cli::out::timestamp(&event.metadata.recorded_at),
                 event.position.get(),
                 event.event_id.as_uuid(),
             );

@@ -98,3 +98,15 @@ fn usage_message(kind: clap::error::ErrorKind) -> String {
     };
     format!("{what} (see --help)")
 }
+
+/// How every command prints a time, in text and JSON alike: RFC 3339 in UTC
+/// with `Z`, as serde writes the stored times (`2026-12-04T20:51:55.618141Z`).
+///
+/// ```
+/// use chrono::TimeZone;
+/// let t = chrono::Utc.with_ymd_and_hms(2026, 12, 4, 20, 51, 55).unwrap();
+/// assert_eq!(es_app::cli::out::timestamp(&t), "2026-12-04T20:51:55Z");
+/// ```
+pub fn timestamp(at: &chrono::DateTime<chrono::Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+}

@@ -570,7 +570,7 @@ pub(super) async fn dead_letters(
                         "event_type": l.event_type,
                         "checkpoint": l.checkpoint.to_string(),
                         "error": l.error,
-                        "recorded_at": l.recorded_at.to_rfc3339(),
+                        "recorded_at": crate::cli::out::timestamp(&l.recorded_at),
                     })
                 })
                 .collect();

@@ -627,9 +627,9 @@ impl Bank {
                     "version": record.version.get(),
                     "position": record.position.get(),
                     "event_id": record.event_id.to_string(),
-                    "type": record.event_type,
+                    "event_type": record.event_type,
                     "schema_version": record.schema_version,
-                    "recorded_at": record.metadata.recorded_at.to_rfc3339(),
+                    "recorded_at": es_app::cli::out::timestamp(&record.metadata.recorded_at),
                 });
                 match event {
                     Ok(event) => {

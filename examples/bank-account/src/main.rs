@@ -429,7 +429,7 @@ async fn run(cli: &Cli) -> Result<(), Error> {
                             format!(
                                 "#{} {} at {}  {}",
                                 e["version"],
-                                e["type"].as_str().unwrap_or_default(),
+                                e["event_type"].as_str().unwrap_or_default(),
                                 e["recorded_at"].as_str().unwrap_or_default(),
                                 match e.get("error") {
                                     Some(error) => format!(

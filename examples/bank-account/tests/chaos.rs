@@ -474,7 +474,7 @@ async fn chaos() {
             let key = event["idempotency_key"].as_str().unwrap_or("");
             let amount = event["data"]["amount"].as_u64().unwrap_or(0);
             if key.starts_with('c') {
-                match event["type"].as_str() {
+                match event["event_type"].as_str() {
                     Some("Deposited") => deposited += amount,
                     Some("Withdrawn") => withdrawn += amount,
                     other => panic!("{account}: a client key on {other:?}"),
@@ -522,7 +522,7 @@ async fn chaos() {
             .iter()
             .map(|e| {
                 let amount = i64::try_from(e["data"]["amount"].as_u64().unwrap_or(0)).unwrap();
-                if e["type"] == "Withdrawn" {
+                if e["event_type"] == "Withdrawn" {
                     -amount
                 } else {
                     amount

@@ -43,7 +43,10 @@ async fn an_account_lives_and_closes(env: &Env) {
 
     let history = env.run(&["history", "--account", "acc-1"]).ok();
     let events = history["events"].as_array().expect("events");
-    let types: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    let types: Vec<&str> = events
+        .iter()
+        .map(|e| e["event_type"].as_str().unwrap())
+        .collect();
     assert_eq!(types, ["Opened", "Deposited", "Deposited", "Withdrawn"]);
     assert_eq!(events[0]["data"]["owner_name"], "Ada Lovelace");
     assert_eq!(events[0]["data"]["email"], "ada@example.org");

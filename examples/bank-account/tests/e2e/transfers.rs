@@ -93,7 +93,7 @@ async fn transfers_settle_and_conserve_money(env: &Env) {
         .as_array()
         .unwrap()
         .iter()
-        .map(|e| e["type"].as_str().unwrap())
+        .map(|e| e["event_type"].as_str().unwrap())
         .collect();
     assert_eq!(
         types,
