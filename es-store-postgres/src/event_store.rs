@@ -47,11 +47,11 @@ const CLUSTER_CHECK: &str = include_str!("event_store/sql/cluster_check.sql");
 /// concurrent first use of the same key.
 const IDEMPOTENCY_PKEY: &str = "es_idempotency_pkey";
 
-fn to_i64(value: u64, what: &'static str) -> Result<i64, Error> {
+pub(crate) fn to_i64(value: u64, what: &'static str) -> Result<i64, Error> {
     i64::try_from(value).map_err(|_| corrupt(what, "does not fit a bigint"))
 }
 
-fn to_u64(value: i64, what: &'static str) -> Result<u64, Error> {
+pub(crate) fn to_u64(value: i64, what: &'static str) -> Result<u64, Error> {
     u64::try_from(value).map_err(|_| corrupt(what, "is negative"))
 }
 
@@ -110,6 +110,30 @@ fn recorded_event(row: &PgRow, stream: Option<&StreamId>) -> Result<RecordedEven
 /// How often an append is re-run after losing the transaction-id order race on
 /// its stream (a window of microseconds; one retry virtually always suffices).
 const ORDER_RACE_RETRIES: u32 = 8;
+
+/// The result an append left in a row's `last_version`, `positions` and `xid`
+/// columns (an append's answer, or an idempotency record).
+pub(crate) fn stored_result(
+    row: &PgRow,
+    context: &'static str,
+    deduplicated: bool,
+) -> Result<AppendResult, Error> {
+    let get = |e| store_error(context, e);
+    let last_version: i64 = row.try_get("last_version").map_err(get)?;
+    let positions: Vec<i64> = row.try_get("positions").map_err(get)?;
+    let xid: &str = row.try_get("xid").map_err(get)?;
+    let positions = positions
+        .into_iter()
+        .map(|p| to_u64(p, "position").map(Position::new))
+        .collect::<Result<Vec<_>, _>>()?;
+    let last = positions.iter().max().copied().unwrap_or(Position::START);
+    Ok(AppendResult {
+        version: StreamVersion::new(to_u64(last_version, "version")?),
+        positions,
+        checkpoint: Checkpoint::new(CommitId::new(parse_xid(xid)?), last),
+        deduplicated,
+    })
+}
 
 /// What an append's outcome leaves to do.
 pub(crate) enum Settled {
@@ -346,22 +370,9 @@ impl EventStore for PgStore {
                 "fingerprint is not 32 bytes",
             )
         })?;
-        let last_version: i64 = row.try_get("last_version").map_err(get)?;
-        let positions: Vec<i64> = row.try_get("positions").map_err(get)?;
-        let xid: String = row.try_get("xid").map_err(get)?;
-        let positions = positions
-            .into_iter()
-            .map(|p| to_u64(p, "position").map(Position::new))
-            .collect::<Result<Vec<_>, _>>()?;
-        let last = positions.iter().max().copied().unwrap_or(Position::START);
         Ok(Some(IdempotentRecord {
             fingerprint,
-            result: AppendResult {
-                version: StreamVersion::new(to_u64(last_version, "version")?),
-                positions,
-                checkpoint: Checkpoint::new(CommitId::new(parse_xid(&xid)?), last),
-                deduplicated: true,
-            },
+            result: stored_result(&row, "reading an idempotency record", true)?,
         }))
     }
 }

@@ -20,16 +20,14 @@
 use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use es_core::{
-    AppendRequest, AppendResult, Checkpoint, CommitId, Error, ExpectedVersion, Position,
-    StreamVersion,
-};
+use es_core::{AppendRequest, AppendResult, Error, ExpectedVersion, StreamVersion};
 use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Row};
 use tokio::sync::oneshot;
 
 use crate::appender::{MARK_NAMESPACE, MARK_OBJECT};
 use crate::error::{corrupt, sqlx_unavailable, store_error};
+use crate::event_store::{stored_result, to_i64};
 
 /// How concurrent appends are grouped into one statement and one commit.
 ///
@@ -87,10 +85,6 @@ pub(crate) struct Member {
     count: i32,
     schema_versions: Vec<i32>,
     headers: Vec<String>,
-}
-
-fn to_i64(value: u64, what: &'static str) -> Result<i64, Error> {
-    i64::try_from(value).map_err(|_| corrupt(what, "does not fit a bigint"))
 }
 
 impl Member {
@@ -222,10 +216,6 @@ pub(crate) fn query<'q>(
         .bind(MARK_OBJECT)
 }
 
-fn to_u64(value: i64, what: &'static str) -> Result<u64, Error> {
-    u64::try_from(value).map_err(|_| corrupt(what, "is negative"))
-}
-
 /// Reads the outcome rows of a group of `members` appends, in member order.
 pub(crate) fn outcomes(rows: &[PgRow], members: usize) -> Result<Vec<Outcome>, Error> {
     if rows.len() != members {
@@ -242,25 +232,7 @@ pub(crate) fn outcomes(rows: &[PgRow], members: usize) -> Result<Vec<Outcome>, E
             return Err(corrupt("appending", "the group answered out of order"));
         }
         let outcome: String = row.try_get("outcome").map_err(get)?;
-        let result = |deduplicated| -> Result<AppendResult, Error> {
-            let last_version: i64 = row.try_get("last_version").map_err(get)?;
-            let positions: Vec<i64> = row.try_get("positions").map_err(get)?;
-            let xid: String = row.try_get("xid").map_err(get)?;
-            let positions = positions
-                .into_iter()
-                .map(|p| to_u64(p, "position").map(Position::new))
-                .collect::<Result<Vec<_>, _>>()?;
-            let last = positions.iter().max().copied().unwrap_or(Position::START);
-            let xid = xid
-                .parse::<u64>()
-                .map_err(|_| corrupt("reading a transaction id", "not a number"))?;
-            Ok(AppendResult {
-                version: StreamVersion::new(to_u64(last_version, "version")?),
-                positions,
-                checkpoint: Checkpoint::new(CommitId::new(xid), last),
-                deduplicated,
-            })
-        };
+        let result = |deduplicated| stored_result(row, "reading an append result", deduplicated);
         outcomes.push(match outcome.as_str() {
             "appended" => Outcome::Appended(result(false)?),
             "deduplicated" => Outcome::Deduplicated {

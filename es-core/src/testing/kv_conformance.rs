@@ -18,7 +18,6 @@ macro_rules! kv_sink_conformance_tests {
             a_failing_batch_writes_nothing,
             ops_apply_in_order,
             purge_removes_every_tagged_key,
-            checkpoints_are_kept_per_projection,
             application_keys_never_reach_the_sinks_own_records,
             each_op_round_trips,
             a_stale_expected_checkpoint_is_fenced_and_writes_nothing,
@@ -162,18 +161,6 @@ pub async fn purge_removes_every_tagged_key<S: KvSink>(sink: S) {
         sink.get("owner:1").await.expect("get").as_deref(),
         Some("new owner")
     );
-}
-
-/// Two projections on one sink have their own checkpoints.
-pub async fn checkpoints_are_kept_per_projection<S: KvSink>(sink: S) {
-    sink.commit("p", KvBatch::default(), None, at(5))
-        .await
-        .expect("commit p");
-    sink.commit("q", KvBatch::default(), None, at(2))
-        .await
-        .expect("commit q");
-    assert_eq!(sink.checkpoint("p").await.expect("p"), Some(at(5)));
-    assert_eq!(sink.checkpoint("q").await.expect("q"), Some(at(2)));
 }
 
 /// Keys that look like a sink's own records (tag sets, checkpoints, the

@@ -372,24 +372,26 @@ fn an_unreachable_database_is_unavailable() {
     // Said at once, as what it is, not after the pool's wait.
     assert!(message.contains("127.0.0.1:1"), "{message}");
     assert!(!message.contains("timed out"), "{message}");
-    let missing = format!("{}_missing", crate::support::fresh("db"));
+    // The test server's URL, naming a database that does not exist.
+    let server = es_store_postgres::testing::test_database_url();
+    let server = server.split('?').next().unwrap_or(&server);
+    let missing = format!("{server}_missing_{}", std::process::id());
     let run: crate::support::Run = env
         .command()
-        .env(
-            "DATABASE_URL",
-            format!("postgres://postgres@127.0.0.1:5432/{missing}"),
-        )
+        .env("DATABASE_URL", &missing)
         .env("ES_MASTER_KEY", crate::support::TEST_MASTER_KEY)
         .args(["--json", "streams", "list"])
         .output()
         .unwrap()
         .into();
-    if run.json()["error"] != "unavailable" {
-        // (Without a PostgreSQL server on 5432 this is the case above.)
-        let message = run.fails("config", 78);
-        assert!(message.contains("does not exist"), "{message}");
-        assert!(!message.contains("at line"), "{message}");
-    }
+    assert_ne!(
+        run.json()["error"],
+        "unavailable",
+        "this needs the test PostgreSQL (ES_TEST_DATABASE_URL): start it (`bash .ci/services`): {run:?}"
+    );
+    let message = run.fails("config", 78);
+    assert!(message.contains("does not exist"), "{message}");
+    assert!(!message.contains("at line"), "{message}");
     let run: crate::support::Run = env
         .command()
         .env("DATABASE_URL", "mysql://127.0.0.1/x")
