@@ -99,6 +99,9 @@ pub struct Runner<P: Projection, S, C = Bincode> {
     /// policy or by an operator): a rebuild skips them too instead of halting.
     pub(crate) passed: std::collections::BTreeSet<es_core::EventId>,
     progress: Progress,
+    /// The size of the next read ([`RunnerOptions::next_read`]); 0 before
+    /// the first.
+    read_size: usize,
 }
 
 impl<P: Projection, S, C> std::fmt::Debug for Runner<P, S, C> {
@@ -140,6 +143,7 @@ impl<P: Projection, S: EventStore + KeyStore, C: Codec> Runner<P, S, C> {
             replaying: false,
             passed: std::collections::BTreeSet::new(),
             progress: Progress::new(),
+            read_size: 0,
         }
     }
 
@@ -291,11 +295,20 @@ impl<P: Projection, S: EventStore + KeyStore, C: Codec> Runner<P, S, C> {
         }
     }
 
-    async fn read(&self, from: Checkpoint) -> Result<Vec<RecordedEvent>, RunnerError> {
+    /// Reads the next batch, larger while the runner is behind
+    /// ([`RunnerOptions::next_read`]).
+    async fn read(&mut self, from: Checkpoint) -> Result<Vec<RecordedEvent>, RunnerError> {
+        let size = match self.read_size {
+            0 => self.options.batch_size.max(1),
+            n => n,
+        };
         let mut attempt = 0;
         loop {
-            match self.store.read_all(from, self.options.batch_size).await {
-                Ok(events) => return Ok(events),
+            match self.store.read_all(from, size).await {
+                Ok(events) => {
+                    self.read_size = self.options.next_read(size, events.len());
+                    return Ok(events);
+                }
                 Err(error) if error.is_unavailable() => {
                     attempt += 1;
                     tracing::warn!(%error, attempt, "event store unavailable; retrying");

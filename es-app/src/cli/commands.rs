@@ -57,26 +57,20 @@ pub(super) async fn list_streams(
     if streams.is_empty() {
         text.push_str("no streams\n");
     } else {
-        let width = streams
-            .iter()
-            .map(|s| s.stream_id.as_str().chars().count())
-            .max()
-            .unwrap_or(0)
-            .max("STREAM".len());
-        let _ = writeln!(
-            text,
-            "{:<width$}  {:>8}  LAST RECORDED",
-            "STREAM", "VERSION"
+        text = crate::cli::out::table(
+            &["stream", "version", "last recorded"],
+            &[1],
+            streams
+                .iter()
+                .map(|s| {
+                    vec![
+                        s.stream_id.as_str().to_owned(),
+                        s.version.get().to_string(),
+                        crate::cli::out::timestamp(&s.last_recorded_at),
+                    ]
+                })
+                .collect(),
         );
-        for s in &streams {
-            let _ = writeln!(
-                text,
-                "{:<width$}  {:>8}  {}",
-                s.stream_id.as_str(),
-                s.version.get(),
-                crate::cli::out::timestamp(&s.last_recorded_at)
-            );
-        }
     }
     if let Some(next) = &next {
         // Quoted for a shell (system streams begin with `$`, and an id may
@@ -189,7 +183,6 @@ pub(super) async fn show_stream(
         left -= page.len();
         let decoded = decode_page(kit, &crypto, store, &page).await?;
         for (event, data) in page.iter().zip(decoded) {
-            let metadata = serde_json::to_value(&event.metadata).unwrap_or(Value::Null);
             let _ = writeln!(
                 text,
                 "\n#{} {} v{}  at {}  position {}  event {}",
@@ -213,6 +206,9 @@ pub(super) async fn show_stream(
             for (name, value) in &meta.headers {
                 let _ = writeln!(text, "  header {name}: {value}");
             }
+            // The one vocabulary (docs/operations.md): an event's fields and
+            // its metadata side by side, as `history` and the dead letters
+            // print them.
             let mut row = json!({
                 "version": event.version,
                 "position": event.position,
@@ -220,7 +216,11 @@ pub(super) async fn show_stream(
                 "event_id": event.event_id,
                 "event_type": event.event_type,
                 "schema_version": event.schema_version,
-                "metadata": metadata,
+                "recorded_at": crate::cli::out::timestamp(&meta.recorded_at),
+                "correlation_id": meta.correlation_id,
+                "causation_id": meta.causation_id,
+                "idempotency_key": meta.idempotency_key.as_ref().map(|k| k.as_str()),
+                "headers": meta.headers,
             });
             match data {
                 Ok(data) => {

@@ -214,17 +214,22 @@ pub(super) async fn list(projections: &Projections, cx: &Context) -> Result<Repo
     if statuses.is_empty() {
         text.push_str("no projections registered\n");
     }
-    let width = statuses.iter().map(|s| s.name.len()).max().unwrap_or(0);
-    let sink_width = statuses.iter().map(|s| s.sink.len()).max().unwrap_or(0);
-    for s in &statuses {
-        let _ = writeln!(
-            text,
-            "{:width$}  {:sink_width$}  generation {:<3}  checkpoint {:<14}  {}",
-            s.name,
-            s.sink,
-            s.generation,
-            s.checkpoint.as_deref().unwrap_or("none"),
-            lag_text(s, horizon.as_ref()),
+    if !statuses.is_empty() {
+        text = crate::cli::out::table(
+            &["projection", "sink", "generation", "checkpoint", "lag"],
+            &[2],
+            statuses
+                .iter()
+                .map(|s| {
+                    vec![
+                        s.name.clone(),
+                        s.sink.to_string(),
+                        s.generation.to_string(),
+                        s.checkpoint.clone().unwrap_or_else(|| "none".into()),
+                        lag_text(s, horizon.as_ref()),
+                    ]
+                })
+                .collect(),
         );
     }
     Ok(Report::new(
@@ -542,23 +547,36 @@ pub(super) async fn dead_letters(
     match command {
         DeadLettersCommand::List { name } => {
             let letters = projections.dead_letters(cx, name).await?;
-            let mut text = String::new();
-            if letters.is_empty() {
-                let _ = writeln!(text, "{name}: no dead letters");
-            }
-            for (l, passed) in &letters {
-                let _ = writeln!(
-                    text,
-                    "{}  {}  {} at {}  {}: {}  [{}]",
-                    l.recorded_at.format("%Y-%m-%d %H:%M:%S"),
-                    l.event_id,
-                    l.stream_id,
-                    l.checkpoint,
-                    l.event_type,
-                    l.error,
-                    if *passed { "skipped" } else { "halted here" }
-                );
-            }
+            let text = if letters.is_empty() {
+                format!("{name}: no dead letters\n")
+            } else {
+                crate::cli::out::table(
+                    &[
+                        "recorded",
+                        "event",
+                        "stream",
+                        "checkpoint",
+                        "type",
+                        "state",
+                        "error",
+                    ],
+                    &[],
+                    letters
+                        .iter()
+                        .map(|(l, passed)| {
+                            vec![
+                                crate::cli::out::timestamp(&l.recorded_at),
+                                l.event_id.to_string(),
+                                l.stream_id.as_str().to_owned(),
+                                l.checkpoint.to_string(),
+                                l.event_type.clone(),
+                                if *passed { "skipped" } else { "halted here" }.to_owned(),
+                                l.error.clone(),
+                            ]
+                        })
+                        .collect(),
+                )
+            };
             let json = letters
                 .iter()
                 .map(|(l, passed)| {

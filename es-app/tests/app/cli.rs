@@ -233,10 +233,7 @@ fn the_embedded_default_needs_no_configuration() {
         .json();
     assert_eq!(json["version"], 3);
     assert_eq!(json["events"][0]["data"]["owner_name"], "Ada Lovelace");
-    assert_eq!(
-        json["events"][0]["metadata"]["headers"],
-        serde_json::json!({})
-    );
+    assert_eq!(json["events"][0]["headers"], serde_json::json!({}));
     assert_eq!(json["events"][2]["data"]["amount"], 100);
 
     let forget = ops.run(&["forget", "owner-1", "--json"]).ok().json();

@@ -41,6 +41,33 @@ impl Default for Backoff {
     }
 }
 
+impl RunnerOptions {
+    /// The size of the read after one of `asked` events that returned
+    /// `returned`: doubled while reads come back full, up to
+    /// [`catch_up_batch_size`](Self::catch_up_batch_size), and
+    /// [`batch_size`](Self::batch_size) again after a short one.
+    ///
+    /// ```
+    /// use es_projections::RunnerOptions;
+    ///
+    /// let options = RunnerOptions { batch_size: 500, catch_up_batch_size: 3_000, ..RunnerOptions::default() };
+    /// assert_eq!(options.next_read(500, 500), 1_000);
+    /// assert_eq!(options.next_read(2_000, 2_000), 3_000);
+    /// assert_eq!(options.next_read(3_000, 3_000), 3_000);
+    /// assert_eq!(options.next_read(3_000, 12), 500);
+    /// ```
+    pub fn next_read(&self, asked: usize, returned: usize) -> usize {
+        let floor = self.batch_size.max(1);
+        if returned < asked {
+            return floor;
+        }
+        asked
+            .saturating_mul(2)
+            .min(self.catch_up_batch_size)
+            .max(floor)
+    }
+}
+
 impl Backoff {
     /// The wait before retry number `attempt` (1-based).
     pub fn delay(&self, attempt: u32) -> Duration {
@@ -62,8 +89,16 @@ impl Backoff {
 /// A runner's settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunnerOptions {
-    /// Events read and committed per batch.
+    /// Events read and committed per batch near the head of the log.
     pub batch_size: usize,
+    /// The most events one batch takes while the runner is far behind (a
+    /// catch-up, a rebuild). Each read that comes back full doubles the next
+    /// one up to this size; a short read (the head is near) goes back to
+    /// [`batch_size`](Self::batch_size). Fewer, larger commits are what a
+    /// catch-up needs from sinks whose commit costs more than its writes
+    /// (tantivy, a fsync); near the head the small batch keeps the read model
+    /// fresh. At or below `batch_size`, every batch is `batch_size`.
+    pub catch_up_batch_size: usize,
     /// Retries of the store and the sink.
     pub backoff: Backoff,
     /// Poison events: halt (default) or skip and record.
@@ -74,6 +109,7 @@ impl Default for RunnerOptions {
     fn default() -> Self {
         Self {
             batch_size: 500,
+            catch_up_batch_size: 8_000,
             backoff: Backoff::default(),
             failure_policy: FailurePolicy::Halt,
         }

@@ -16,6 +16,7 @@ use crate::support::{dump, fresh_kv, redis_url};
 pub(crate) fn options() -> RunnerOptions {
     RunnerOptions {
         batch_size: 7,
+        catch_up_batch_size: 28,
         backoff: Backoff {
             base: Duration::from_millis(5),
             max: Duration::from_millis(100),

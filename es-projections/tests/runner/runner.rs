@@ -14,6 +14,7 @@ use crate::domain::{Balances, Command, crypto, poison, repo, workload};
 fn fast() -> RunnerOptions {
     RunnerOptions {
         batch_size: 7,
+        catch_up_batch_size: 28,
         backoff: Backoff {
             base: Duration::from_millis(1),
             max: Duration::from_millis(5),
@@ -54,6 +55,33 @@ async fn projects_the_log_into_the_model() {
     drain(&mut runner).await.unwrap();
     assert_eq!(kv.entries(), expected);
     assert_eq!(runner.step().await.unwrap(), Step::Idle);
+}
+
+#[tokio::test]
+async fn a_runner_behind_reads_larger_batches_and_small_ones_near_the_head() {
+    let (store, crypto) = (MemoryStore::new(), crypto());
+    let repo = repo(&store, &crypto);
+    let expected = workload(&repo, 10, 9).await; // 100 events
+    let kv = MemoryKv::new();
+    let mut runner = runner(&store, &kv, &crypto, &MemoryDeadLetters::new());
+    let mut reads = Vec::new();
+    while let Step::Committed { read, .. } = runner.step().await.unwrap() {
+        reads.push(read);
+    }
+    // Doubling from 7 while full, capped at 28; the short read is the head.
+    assert_eq!(reads, [7, 14, 28, 28, 23]);
+    assert_eq!(kv.entries(), expected);
+    // Near the head, batches are small again.
+    for _ in 0..10 {
+        repo.execute("a0", Command::Deposit(1)).await.unwrap();
+    }
+    assert_eq!(
+        runner.step().await.unwrap(),
+        Step::Committed {
+            read: 7,
+            applied: 7
+        }
+    );
 }
 
 #[tokio::test]

@@ -42,6 +42,29 @@ fn parse_wait(text: &str) -> Result<f64, String> {
     }
 }
 
+/// The commands as `--help` lists them.
+const HELP_GROUPS: &[(&str, &[&str])] = &[
+    (
+        "Accounts",
+        &[
+            "open", "deposit", "withdraw", "transfer", "close", "balance", "history", "search",
+            "forget",
+        ],
+    ),
+    ("Servers and demo", &["serve", "tokens", "demo"]),
+    (
+        "Operations",
+        &[
+            "migrate",
+            "projections",
+            "streams",
+            "keys",
+            "snapshots",
+            "help",
+        ],
+    ),
+];
+
 #[derive(Subcommand)]
 enum Command {
     /// Open an account.
@@ -220,17 +243,25 @@ fn kit() -> Kit {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    // Logs on stderr, `RUST_LOG` choosing what (warnings by default). The
+    let cli: Cli = es_app::cli::out::parse_grouped(HELP_GROUPS);
+    // Logs on stderr, `RUST_LOG` choosing what. By default the processes
+    // that run for long (`serve`, `projections run`) log warnings, the
+    // operator's feed; a one-shot command logs nothing, since what it has to
+    // say is its answer, its one `error:` line or its warning. The
     // framework's logs carry kinds, ids and lengths, never personal data or
     // keys: the secrets test runs a whole workload at `trace` and checks.
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let long_running = matches!(
+        cli.command,
+        Command::Serve { .. } | Command::Projections(es_app::cli::ProjectionsCommand::Run { .. })
+    );
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(if long_running { "warn" } else { "off" })
+    });
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(false)
         .init();
-    let cli: Cli = es_app::cli::out::parse();
     let ops = match &cli.command {
         Command::Migrate => Some(es_app::cli::Command::Migrate),
         Command::Projections(c) => Some(es_app::cli::Command::Projections(c.clone())),
@@ -453,11 +484,16 @@ async fn run(cli: &Cli) -> Result<(), Error> {
                 if results.is_empty() {
                     "no account matches".to_owned()
                 } else {
-                    results
-                        .iter()
-                        .map(|r| format!("{}  {}", r.account, r.owner_name))
-                        .collect::<Vec<_>>()
-                        .join("\n")
+                    es_app::cli::out::table(
+                        &["account", "owner"],
+                        &[],
+                        results
+                            .iter()
+                            .map(|r| vec![r.account.to_string(), r.owner_name.clone()])
+                            .collect(),
+                    )
+                    .trim_end()
+                    .to_owned()
                 }
             });
         }
@@ -607,6 +643,18 @@ async fn serve(
 }
 
 async fn demo(cli: &Cli) -> Result<(), Error> {
+    // Each step a line of text, or under `--json` one string of the
+    // document's `steps`, printed at the end.
+    let mut steps: Vec<String> = Vec::new();
+    macro_rules! say {
+        ($($arg:tt)*) => {
+            if cli.output.json {
+                steps.push(format!($($arg)*));
+            } else {
+                es_app::outln!($($arg)*);
+            }
+        };
+    }
     let config = &cli.config;
     let bank = open_bank(cli).await?;
     let run = &uuid::Uuid::now_v7().simple().to_string()[20..];
@@ -615,7 +663,7 @@ async fn demo(cli: &Cli) -> Result<(), Error> {
     let ada = OwnerId::new(format!("ada-{run}"))?;
     let alan = OwnerId::new(format!("alan-{run}"))?;
     let cents = |n| Cents::amount(n);
-    es_app::outln!(
+    say!(
         "== the es bank-account demo ({:?} store, data in {})",
         bank.store().backend(),
         config.data_dir().display()
@@ -629,39 +677,39 @@ async fn demo(cli: &Cli) -> Result<(), Error> {
         cents(10_000)?,
     )
     .await?;
-    es_app::outln!(
+    say!(
         "opened {alice} for Ada Lovelace with 100.00 (her name and email are sealed with her own key)"
     );
     bank.open_account(&bob, &alan, "Alan Turing".into(), None, Cents::ZERO)
         .await?;
-    es_app::outln!("opened {bob} for Alan Turing");
+    say!("opened {bob} for Alan Turing");
 
     let key = parse_key(&format!("demo-deposit-{run}"))?;
     for attempt in 1..=2 {
         let receipt = bank
             .deposit(&alice, cents(2_500)?, Some(key.clone()))
             .await?;
-        es_app::outln!(
+        say!(
             "deposit 25.00 on {alice} (attempt {attempt}, same idempotency key): balance {}, retry: {}",
             shown(receipt.balance),
             receipt.deduplicated
         );
     }
     match bank.withdraw(&bob, cents(1)?, None).await {
-        Err(error) => es_app::outln!(
+        Err(error) => say!(
             "withdraw 0.01 from {bob} refused: {error} [{}]",
             error.kind()
         ),
         Ok(_) => return Err(Error::Internal("the overdraft was not refused".into())),
     }
     let transfer = bank.transfer(&alice, &bob, cents(4_000)?, None).await?;
-    es_app::outln!(
+    say!(
         "transfer {} of 40.00 from {alice} to {bob}: {}",
         transfer.transfer,
         transfer.status
     );
     match bank.transfer(&bob, &alice, cents(1_000_000)?, None).await {
-        Err(error) => es_app::outln!("transfer of 10000.00 from {bob}: {error}"),
+        Err(error) => say!("transfer of 10000.00 from {bob}: {error}"),
         Ok(_) => {
             return Err(Error::Internal(
                 "the transfer without funds completed".into(),
@@ -673,7 +721,7 @@ async fn demo(cli: &Cli) -> Result<(), Error> {
         .await?;
     bank.close(&closed).await?;
     match bank.transfer(&alice, &closed, cents(500)?, None).await {
-        Err(error) => es_app::outln!("transfer of 5.00 to the closed account {closed}: {error}"),
+        Err(error) => say!("transfer of 5.00 to the closed account {closed}: {error}"),
         Ok(_) => {
             return Err(Error::Internal(
                 "the transfer to a closed account completed".into(),
@@ -682,14 +730,14 @@ async fn demo(cli: &Cli) -> Result<(), Error> {
     }
     for account in [&alice, &bob] {
         let view = bank.balance(account).await?;
-        es_app::outln!(
+        say!(
             "balance of {account}: {} (owner {})",
             Cents::new(view.balance)?,
             view.owner_name
         );
     }
     let hits = bank.search("lovelase").await?;
-    es_app::outln!(
+    say!(
         "search \"lovelase\" (fuzzy): {}",
         hits.iter()
             .map(|h| format!("{} {}", h.account, h.owner_name))
@@ -698,13 +746,11 @@ async fn demo(cli: &Cli) -> Result<(), Error> {
     );
     let (_, seen) = bank.forget(&ada, false).await?;
     warn_lagging(&seen.lagging);
-    es_app::outln!(
-        "forgot Ada (owner {ada}): her data key is destroyed and every read model purged"
-    );
+    say!("forgot Ada (owner {ada}): her data key is destroyed and every read model purged");
     let hits = bank.search("lovelace").await?;
-    es_app::outln!("search \"lovelace\" now: {} result(s)", hits.len());
+    say!("search \"lovelace\" now: {} result(s)", hits.len());
     let hits = bank.search(alice.as_str()).await?;
-    es_app::outln!(
+    say!(
         "search by account id {alice}: {}",
         hits.iter()
             .map(|h| format!("{} {}", h.account, h.owner_name))
@@ -713,14 +759,17 @@ async fn demo(cli: &Cli) -> Result<(), Error> {
     );
     let history = bank.history(&alice).await?;
     if let Some(opened) = history.first() {
-        es_app::outln!("the opening event of {alice} now reads: {}", opened["data"]);
+        say!("the opening event of {alice} now reads: {}", opened["data"]);
     }
     let view = bank.balance(&alice).await?;
-    es_app::outln!(
+    say!(
         "{alice} is still usable: balance {}, owner {}",
         Cents::new(view.balance)?,
         view.owner_name
     );
-    es_app::outln!("== done; try `bank-account projections status` or `bank-account serve`");
+    say!("== done; try `bank-account projections status` or `bank-account serve`");
+    if cli.output.json {
+        es_app::outln!("{}", json!({ "steps": steps }));
+    }
     Ok(())
 }

@@ -44,6 +44,7 @@ macro_rules! runner_behaviour_tests {
 pub(crate) fn options(failure_policy: FailurePolicy) -> RunnerOptions {
     RunnerOptions {
         batch_size: BATCH,
+        catch_up_batch_size: BATCH * 4,
         backoff: Backoff {
             base: Duration::from_millis(1),
             max: Duration::from_millis(20),

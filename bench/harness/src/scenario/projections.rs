@@ -3,7 +3,10 @@
 //! and the embedded key-value model; each sink in a child process, so that
 //! its peak resident set is its own. References: raw pipelined Redis writes
 //! of the same keys, raw tantivy indexing of the same documents (one commit
-//! per batch, as the runner does).
+//! per 1,000, and one commit for all). The key-value sinks also run a
+//! projection whose every event writes keys of its own (per stream and
+//! version), so that no batch compaction helps, against the raw pipeline of
+//! those keys.
 
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -39,6 +42,12 @@ pub(crate) struct Row {
     pub(crate) catch_up: Samples,
     pub(crate) rebuild: Samples,
     pub(crate) raw: Samples,
+    /// tantivy: the raw writer with one commit for every document.
+    pub(crate) raw_one: Samples,
+    /// Key-value sinks: catch-up of the projection with a key per event.
+    pub(crate) distinct: Samples,
+    /// Redis: the raw pipeline of those keys.
+    pub(crate) raw_distinct: Samples,
     /// Peak RSS of the child, MB.
     pub(crate) peak_mb: Samples,
 }
@@ -49,6 +58,12 @@ pub(crate) struct ChildResult {
     pub(crate) catch_up: f64,
     pub(crate) rebuild: f64,
     pub(crate) raw: Option<f64>,
+    #[serde(default)]
+    pub(crate) raw_one: Option<f64>,
+    #[serde(default)]
+    pub(crate) distinct: Option<f64>,
+    #[serde(default)]
+    pub(crate) raw_distinct: Option<f64>,
     pub(crate) peak_kb: u64,
 }
 
@@ -78,6 +93,37 @@ impl<S: KvSink + 'static> Projection for Balances<S> {
                     format!("account:{}:last", meta.stream_id),
                     amount.to_string(),
                 );
+        }
+        Ok(())
+    }
+}
+
+/// Keys of its own for every event (`event:<stream>:<version>`), so that
+/// nothing in a batch compacts.
+struct PerEvent<S>(PhantomData<fn() -> S>);
+
+impl<S: KvSink + 'static> Projection for PerEvent<S> {
+    type Event = AccountEvent;
+    type Sink = S;
+
+    fn name(&self) -> &str {
+        "bench-per-event"
+    }
+
+    fn apply(
+        &self,
+        change: Change<'_, AccountEvent>,
+        writes: &mut KvBatch,
+    ) -> Result<(), ProjectionError> {
+        if let Change::Event {
+            event: AccountEvent::Deposited { amount },
+            meta,
+        } = change
+        {
+            let key = format!("event:{}:{}", meta.stream_id, meta.version.get());
+            writes
+                .incr_by(format!("{key}:balance"), *amount)
+                .set(format!("{key}:last"), amount.to_string());
         }
         Ok(())
     }
@@ -187,8 +233,9 @@ where
     (report.read, started.elapsed().as_secs_f64())
 }
 
-/// The deposits as (stream, amount), read from the store outside any timing.
-async fn deposits(store: &PgStore) -> Vec<(String, i64)> {
+/// The deposits as (stream, version, amount), read from the store outside
+/// any timing.
+async fn deposits(store: &PgStore) -> Vec<(String, u64, i64)> {
     let mut out = Vec::new();
     let mut after = Checkpoint::START;
     loop {
@@ -197,13 +244,20 @@ async fn deposits(store: &PgStore) -> Vec<(String, i64)> {
         after = last.checkpoint();
         for record in &records {
             let AccountEvent::Deposited { amount } = record.decode(&Bincode).expect("decode");
-            out.push((record.stream_id.to_string(), amount));
+            out.push((record.stream_id.to_string(), record.version.get(), amount));
         }
     }
     out
 }
 
-async fn raw_redis(deposits: &[(String, i64)], url: &str, prefix: &str) -> f64 {
+/// The raw pipeline: per event, the `SET` and `INCRBY` of the account's keys
+/// (`distinct`: of the event's own keys, as [`PerEvent`] writes).
+async fn raw_redis(
+    deposits: &[(String, u64, i64)],
+    url: &str,
+    prefix: &str,
+    distinct: bool,
+) -> f64 {
     let client = redis::Client::open(url).expect("redis url");
     let mut connection = client
         .get_multiplexed_async_connection()
@@ -212,10 +266,15 @@ async fn raw_redis(deposits: &[(String, i64)], url: &str, prefix: &str) -> f64 {
     let started = Instant::now();
     for chunk in deposits.chunks(BATCH) {
         let mut pipe = redis::pipe();
-        for (stream, amount) in chunk {
-            pipe.set(format!("{prefix}account:{stream}:last"), amount.to_string())
+        for (stream, version, amount) in chunk {
+            let key = if distinct {
+                format!("{prefix}event:{stream}:{version}")
+            } else {
+                format!("{prefix}account:{stream}")
+            };
+            pipe.set(format!("{key}:last"), amount.to_string())
                 .ignore()
-                .incr(format!("{prefix}account:{stream}:balance"), *amount)
+                .incr(format!("{key}:balance"), *amount)
                 .ignore();
         }
         let () = pipe
@@ -226,7 +285,8 @@ async fn raw_redis(deposits: &[(String, i64)], url: &str, prefix: &str) -> f64 {
     deposits.len() as f64 / started.elapsed().as_secs_f64()
 }
 
-fn raw_tantivy(deposits: &[(String, i64)]) -> f64 {
+/// The raw writer over the same documents, committing every `every`.
+fn raw_tantivy(deposits: &[(String, u64, i64)], every: usize) -> f64 {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut builder = Schema::builder();
     let id = builder.add_text_field("id", STRING | STORED);
@@ -238,8 +298,8 @@ fn raw_tantivy(deposits: &[(String, i64)]) -> f64 {
         .writer_with_num_threads(1, 50_000_000)
         .expect("writer");
     let started = Instant::now();
-    for chunk in deposits.chunks(BATCH) {
-        for (stream, value) in chunk {
+    for chunk in deposits.chunks(every) {
+        for (stream, _, value) in chunk {
             writer.delete_term(Term::from_field_text(id, stream));
             let mut doc = TantivyDocument::default();
             doc.add_text(id, stream);
@@ -277,7 +337,7 @@ pub(crate) async fn child(sink: &str, database_url: &str, redis_url: &str, raw: 
         assert_eq!(read, n, "{sink}: events read");
         read as f64 / seconds
     };
-    let (catch_up_rate, rebuild_rate) = match sink {
+    let (catch_up_rate, rebuild_rate, distinct) = match sink {
         "redis" => {
             let kv = RedisKv::connect(redis_url, format!("es-bench:{run}:"))
                 .await
@@ -285,7 +345,12 @@ pub(crate) async fn child(sink: &str, database_url: &str, redis_url: &str, raw: 
             let c = rate(catch_up(Balances(PhantomData), kv.clone(), &store).await);
             let r = rate(rebuild(Balances(PhantomData), kv.clone(), &store).await);
             kv.drop_all().await.expect("drop the keys");
-            (c, r)
+            let kv = RedisKv::connect(redis_url, format!("es-bench:{run}:e:"))
+                .await
+                .expect("connect to redis");
+            let d = rate(catch_up(PerEvent(PhantomData), kv.clone(), &store).await);
+            kv.drop_all().await.expect("drop the keys");
+            (c, r, Some(d))
         }
         "tantivy" => {
             let index = SearchIndex::open(dir.path().join("index"), &["account", "amount"])
@@ -293,45 +358,58 @@ pub(crate) async fn child(sink: &str, database_url: &str, redis_url: &str, raw: 
                 .expect("open the index");
             let c = rate(catch_up(AccountSearch, index.clone(), &store).await);
             let r = rate(rebuild(AccountSearch, index.clone(), &store).await);
-            (c, r)
+            (c, r, None)
         }
         "sqlite" => {
             let sqlite = SqliteStore::open(dir.path().join(es_store_sqlite::DATABASE_FILE))
                 .await
                 .expect("open the SQLite file");
             sqlite.migrate().await.expect("migrate");
-            let kv = SqliteKv::new(sqlite, NAME);
+            let kv = SqliteKv::new(sqlite.clone(), NAME);
             let c = rate(catch_up(Balances(PhantomData), kv.clone(), &store).await);
             let r = rate(rebuild(Balances(PhantomData), kv.clone(), &store).await);
-            (c, r)
+            let kv = SqliteKv::new(sqlite, "bench-per-event");
+            let d = rate(catch_up(PerEvent(PhantomData), kv, &store).await);
+            (c, r, Some(d))
         }
         other => panic!("unknown sink `{other}`"),
     };
     let peak_kb = peak_rss_kb();
-    let raw = if raw {
+    let (mut raw_rate, mut raw_one, mut raw_distinct) = (None, None, None);
+    if raw {
         let all = deposits(&store).await;
         match sink {
             "redis" => {
-                let prefix = format!("es-bench:raw:{run}:");
-                let measured = raw_redis(&all, redis_url, &prefix).await;
-                RedisKv::connect(redis_url, prefix)
-                    .await
-                    .expect("connect")
-                    .drop_all()
-                    .await
-                    .expect("drop");
-                Some(measured)
+                for distinct in [false, true] {
+                    let prefix = format!("es-bench:raw:{run}:{distinct}:");
+                    let measured = raw_redis(&all, redis_url, &prefix, distinct).await;
+                    RedisKv::connect(redis_url, prefix)
+                        .await
+                        .expect("connect")
+                        .drop_all()
+                        .await
+                        .expect("drop");
+                    if distinct {
+                        raw_distinct = Some(measured);
+                    } else {
+                        raw_rate = Some(measured);
+                    }
+                }
             }
-            "tantivy" => Some(raw_tantivy(&all)),
-            _ => None,
+            "tantivy" => {
+                raw_rate = Some(raw_tantivy(&all, BATCH));
+                raw_one = Some(raw_tantivy(&all, all.len().max(1)));
+            }
+            _ => {}
         }
-    } else {
-        None
-    };
+    }
     let result = ChildResult {
         catch_up: catch_up_rate,
         rebuild: rebuild_rate,
-        raw,
+        raw: raw_rate,
+        raw_one,
+        distinct,
+        raw_distinct,
         peak_kb,
     };
     println!("{}", serde_json::to_string(&result).expect("json"));
@@ -380,8 +458,15 @@ pub(crate) async fn run(database_url: &str, redis_url: &str, plan: &Plan) -> (us
                 .unwrap_or_else(|| panic!("{}: no result in {stdout}", row.sink));
             row.catch_up.push(result.catch_up);
             row.rebuild.push(result.rebuild);
-            if let Some(raw) = result.raw {
-                row.raw.push(raw);
+            for (samples, value) in [
+                (&mut row.raw, result.raw),
+                (&mut row.raw_one, result.raw_one),
+                (&mut row.distinct, result.distinct),
+                (&mut row.raw_distinct, result.raw_distinct),
+            ] {
+                if let Some(value) = value {
+                    samples.push(value);
+                }
             }
             row.peak_mb.push(result.peak_kb as f64 / 1024.0);
             progress(format_args!(
