@@ -146,9 +146,12 @@ impl Kind {
     }
 }
 
+/// Batches of 13 however far behind (no catch-up growth): the kills land
+/// between many commits.
 fn options() -> RunnerOptions {
     RunnerOptions {
         batch_size: 13,
+        catch_up_batch_size: 13,
         ..RunnerOptions::default()
     }
 }

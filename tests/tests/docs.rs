@@ -504,6 +504,7 @@ fn check(relative: &str) {
     let lines: Vec<&str> = text.lines().collect();
     let items = parse(relative, &lines);
     let binaries = binaries();
+    require_tools(relative);
     let bless = std::env::var_os("ES_DOCS_BLESS").is_some();
     let mut sessions: BTreeMap<String, Session> = BTreeMap::new();
     let mut current = "main".to_owned();
@@ -626,6 +627,30 @@ fn check(relative: &str) {
         failures.len(),
         failures.join("\n")
     );
+}
+
+/// The programs the samples call besides the binaries.
+fn require_tools(relative: &str) {
+    for tool in [
+        "bash",
+        "curl",
+        "jq",
+        "sqlite3",
+        "openssl",
+        "psql",
+        "redis-cli",
+    ] {
+        let found = Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(
+            found,
+            "{relative}: the samples need `{tool}` on the PATH: install it (`bash .ci/services` \
+             installs what is missing on Debian)"
+        );
+    }
 }
 
 /// The PostgreSQL session's servers: reachable, or a failure saying what to

@@ -246,8 +246,9 @@ async fn main() -> ExitCode {
     let cli: Cli = es_app::cli::out::parse_grouped(HELP_GROUPS);
     // Logs on stderr, `RUST_LOG` choosing what. By default the processes
     // that run for long (`serve`, `projections run`) log warnings, the
-    // operator's feed; a one-shot command logs nothing, since what it has to
-    // say is its answer, its one `error:` line or its warning. The
+    // operator's feed; a one-shot command logs only the repair of a data
+    // file that was open to others (nothing else reports it), since what it
+    // has to say is its answer, its one `error:` line or its warning. The
     // framework's logs carry kinds, ids and lengths, never personal data or
     // keys: the secrets test runs a whole workload at `trace` and checks.
     let long_running = matches!(
@@ -255,7 +256,11 @@ async fn main() -> ExitCode {
         Command::Serve { .. } | Command::Projections(es_app::cli::ProjectionsCommand::Run { .. })
     );
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new(if long_running { "warn" } else { "off" })
+        tracing_subscriber::EnvFilter::new(if long_running {
+            "warn"
+        } else {
+            "off,es_files=warn"
+        })
     });
     tracing_subscriber::fmt()
         .with_env_filter(filter)
