@@ -208,4 +208,13 @@ impl KvSink for Kv {
     async fn entries(&self) -> Result<BTreeMap<String, String>, SinkError> {
         delegate!(self, kv => KvSink::entries(kv).await)
     }
+
+    async fn scan(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, String)>, SinkError> {
+        delegate!(self, kv => KvSink::scan(kv, prefix, after, limit).await)
+    }
 }

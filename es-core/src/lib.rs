@@ -33,7 +33,7 @@ pub use id::{
 };
 pub use memory::MemoryStore;
 pub use read_model::{
-    GenerationBinding, Generations, KvBatch, KvOp, KvSink, Sink, SinkError, Switch,
+    GenerationBinding, Generations, KvBatch, KvOp, KvSink, Sink, SinkError, Switch, kv_page,
 };
 pub use repository::{
     AsOf, CommandError, CommandOptions, DEFAULT_CACHE_CAPACITY, Executed, Loaded, Repository,
@@ -42,7 +42,7 @@ pub use repository::{
 pub use store::StreamSummary;
 pub use store::{
     AppendRequest, AppendResult, EventStore, ExpectedVersion, Idempotency, IdempotentRecord,
-    PollEvery, Snapshot, SnapshotStore, Wakeup,
+    PollEvery, Snapshot, SnapshotStore, Storage, Wakeup,
 };
 
 /// Derives [`Event`](trait@Event) for an enum of event types.

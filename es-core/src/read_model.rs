@@ -345,6 +345,89 @@ pub trait KvSink: Sink<Batch = KvBatch> {
     fn entries(
         &self,
     ) -> impl Future<Output = Result<std::collections::BTreeMap<String, String>, SinkError>> + Send;
+
+    /// A page of the entries whose keys start with `prefix`, in the byte
+    /// order of their keys: those after `after` (exclusive; `None` from the
+    /// first), at most `limit`. The next page starts after the last key of
+    /// this one. What a query-shaped model reads ("every loan of member
+    /// 7": keys `member:7:loan:…`); an empty prefix pages through the whole
+    /// model.
+    ///
+    /// The provided method filters [`entries`](Self::entries) (what the
+    /// in-memory sink uses); the SQL and Redis sinks read only the page (an
+    /// index range in SQL, a sorted index of the keys in Redis). The key-value suite
+    /// (`testing::kv_conformance`) holds them all to this one page; see
+    /// [`kv_page`] for an example.
+    fn scan(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<(String, String)>, SinkError>> + Send {
+        let (prefix, after) = (prefix.to_owned(), after.map(str::to_owned));
+        async move {
+            let entries = self.entries().await?;
+            Ok(kv_page(&entries, &prefix, after.as_deref(), limit))
+        }
+    }
+
+    /// The value at `key` parsed as `T` (a number, say): `None` when the key
+    /// has no value, [`SinkError::Failed`] when the value does not parse (the
+    /// message names the type, never the value).
+    fn get_parsed<T: std::str::FromStr>(
+        &self,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<T>, SinkError>> + Send {
+        let key = key.to_owned();
+        async move {
+            match self.get(&key).await? {
+                None => Ok(None),
+                Some(text) => text.parse().map(Some).map_err(|_| SinkError::Failed {
+                    message: format!(
+                        "the value of a key ({} bytes) is not a {}",
+                        text.len(),
+                        std::any::type_name::<T>()
+                    ),
+                    source: None,
+                }),
+            }
+        }
+    }
+}
+
+/// The page [`KvSink::scan`] returns, cut from every entry of a model in key
+/// order.
+///
+/// ```
+/// use std::collections::BTreeMap;
+///
+/// let model = BTreeMap::from([
+///     ("member:7:loan:b1".to_owned(), "due 2026-12-18".to_owned()),
+///     ("member:7:loan:b2".to_owned(), "due 2026-12-20".to_owned()),
+///     ("member:8:loan:b3".to_owned(), "due 2026-12-19".to_owned()),
+/// ]);
+/// let first = es_core::kv_page(&model, "member:7:", None, 1);
+/// assert_eq!(first, [("member:7:loan:b1".to_owned(), "due 2026-12-18".to_owned())]);
+/// let next = es_core::kv_page(&model, "member:7:", Some("member:7:loan:b1"), 10);
+/// assert_eq!(next, [("member:7:loan:b2".to_owned(), "due 2026-12-20".to_owned())]);
+/// ```
+pub fn kv_page(
+    entries: &std::collections::BTreeMap<String, String>,
+    prefix: &str,
+    after: Option<&str>,
+    limit: usize,
+) -> Vec<(String, String)> {
+    use std::ops::Bound;
+    let start = match after {
+        Some(after) if after >= prefix => Bound::Excluded(after.to_owned()),
+        _ => Bound::Included(prefix.to_owned()),
+    };
+    entries
+        .range((start, Bound::Unbounded))
+        .take_while(|(key, _)| key.starts_with(prefix))
+        .take(limit)
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
 }
 
 /// The outcome of [`Generations::switch_generation`].

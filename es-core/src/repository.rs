@@ -19,8 +19,8 @@ pub use retry::RetryPolicy;
 use crate::crypto::{open_all, seal_all};
 use crate::{
     Aggregate, AppendRequest, AppendResult, Bincode, Checkpoint, Codec, Crypto, Error, Event,
-    EventId, EventStore, ExpectedVersion, Idempotency, IdempotencyKey, KeyStore, Metadata,
-    NewEvent, Position, RecordedEvent, Snapshot, SnapshotStore, StreamId, StreamVersion,
+    EventId, ExpectedVersion, Idempotency, IdempotencyKey, Metadata, NewEvent, Position,
+    RecordedEvent, Snapshot, Storage, StreamId, StreamVersion,
 };
 use crate::{decode_events, encode_events};
 
@@ -212,14 +212,14 @@ pub const DEFAULT_CACHE_CAPACITY: usize = 10_000;
 /// data stays in memory after a forget made elsewhere).
 const CACHE_LIFETIME: std::time::Duration = std::time::Duration::from_secs(30);
 
-impl<A: Aggregate, S: EventStore + SnapshotStore + KeyStore> Repository<A, S> {
+impl<A: Aggregate, S: Storage> Repository<A, S> {
     /// A repository with the default codec ([`Bincode`]) and retry policy.
     pub fn new(store: S) -> Self {
         Self::with_codec(store, Bincode)
     }
 }
 
-impl<A: Aggregate, S: EventStore + SnapshotStore + KeyStore, C: Codec> Repository<A, S, C> {
+impl<A: Aggregate, S: Storage, C: Codec> Repository<A, S, C> {
     /// A repository with the given codec.
     pub fn with_codec(store: S, codec: C) -> Self {
         Self {

@@ -293,6 +293,29 @@ pub struct Snapshot {
     pub taken_at: DateTime<Utc>,
 }
 
+/// A backend as a [`Repository`](crate::Repository) uses it: the events,
+/// the snapshots and the data keys of personal fields, shared by clones. Every
+/// store of the framework is one; name this bound instead of spelling out the
+/// three traits.
+///
+/// ```
+/// use es_core::{MemoryStore, Storage};
+///
+/// fn describe<S: Storage>(_store: &S) -> &'static str {
+///     "events, snapshots and keys"
+/// }
+/// assert_eq!(describe(&MemoryStore::new()), "events, snapshots and keys");
+/// ```
+pub trait Storage:
+    EventStore + SnapshotStore + crate::KeyStore + Clone + Send + Sync + 'static
+{
+}
+
+impl<S> Storage for S where
+    S: EventStore + SnapshotStore + crate::KeyStore + Clone + Send + Sync + 'static
+{
+}
+
 /// Keeps the latest snapshot per stream.
 ///
 /// Implementations guarantee: saving replaces the stored snapshot only when the new

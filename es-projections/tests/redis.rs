@@ -28,6 +28,20 @@ mod conformance {
     mod generations {
         es_core::generations_conformance_tests!(crate::support::fresh_kv);
     }
+
+    /// The same contract from a model that keeps no key index (`scan`
+    /// reads the whole generation).
+    mod without_key_index {
+        async fn fresh() -> es_projections::RedisKv {
+            crate::support::fresh_kv().await.without_key_index()
+        }
+
+        es_core::kv_sink_conformance_tests!(fresh);
+
+        mod generations {
+            es_core::generations_conformance_tests!(super::fresh);
+        }
+    }
 }
 
 /// Random batches, committed to both sinks, leave the same model and fail the

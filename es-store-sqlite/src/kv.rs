@@ -27,6 +27,8 @@ const GET: &str = include_str!("kv/sql/get.sql");
 const GET_LIVE: &str = include_str!("kv/sql/get_live.sql");
 const ENTRIES: &str = include_str!("kv/sql/entries.sql");
 const ENTRIES_LIVE: &str = include_str!("kv/sql/entries_live.sql");
+const SCAN: &str = include_str!("kv/sql/scan.sql");
+const SCAN_LIVE: &str = include_str!("kv/sql/scan_live.sql");
 const LIVE: &str = include_str!("kv/sql/live.sql");
 const LIVE_SET: &str = include_str!("kv/sql/live_set.sql");
 const GENERATIONS: &str = include_str!("kv/sql/generations.sql");
@@ -552,6 +554,35 @@ impl KvSink for SqliteKv {
             None => sqlx::query(ENTRIES_LIVE).bind(self.namespace.clone()),
         };
         let rows = query
+            .fetch_all(self.store.pool())
+            .await
+            .map_err(|e| sink_error(READ, e))?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    row.try_get("key").map_err(|e| sink_error(READ, e))?,
+                    row.try_get("value").map_err(|e| sink_error(READ, e))?,
+                ))
+            })
+            .collect()
+    }
+
+    /// A page of the live generation (resolved in the same statement) or the
+    /// pinned one, read from the key index.
+    async fn scan(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, String)>, SinkError> {
+        let query = match self.binding.pinned_generation() {
+            Some(generation) => sqlx::query(SCAN).bind(self.data_namespace(generation)),
+            None => sqlx::query(SCAN_LIVE).bind(self.namespace.clone()),
+        };
+        let rows = query
+            .bind(prefix)
+            .bind(after)
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
             .fetch_all(self.store.pool())
             .await
             .map_err(|e| sink_error(READ, e))?;

@@ -10,15 +10,6 @@ pub(crate) mod projections;
 
 use std::time::Duration;
 
-use es_core::{EventStore, KeyStore, SnapshotStore};
-
-/// A store under measurement.
-pub(crate) trait Store:
-    EventStore + SnapshotStore + KeyStore + Clone + Send + Sync + 'static
-{
-}
-impl<S: EventStore + SnapshotStore + KeyStore + Clone + Send + Sync + 'static> Store for S {}
-
 /// How big the run is.
 #[derive(Debug, Clone)]
 pub(crate) struct Plan {

@@ -61,13 +61,13 @@ macro_rules! outln {
 pub fn parse<P: clap::Parser>() -> P {
     match P::try_parse() {
         Ok(parsed) => parsed,
-        Err(error) => usage_error(error),
+        Err(error) => usage_error(&error),
     }
 }
 
 /// Ends the process for a command line that does not parse (or asked for
 /// help): clap's own output, or the JSON document under `--json`.
-fn usage_error(error: clap::Error) -> ! {
+fn usage_error(error: &clap::Error) -> ! {
     let json = std::env::args_os().any(|a| a == "--json");
     if !json || !error.use_stderr() {
         error.exit();
@@ -184,7 +184,7 @@ pub fn parse_grouped<P: clap::Parser>(groups: &[(&str, &[&str])]) -> P {
         .and_then(|mut matches| P::from_arg_matches_mut(&mut matches));
     match parsed {
         Ok(parsed) => parsed,
-        Err(error) => usage_error(error),
+        Err(error) => usage_error(&error),
     }
 }
 

@@ -27,15 +27,10 @@ use uuid::Uuid;
 
 use crate::{
     AppendRequest, Bincode, Checkpoint, Crypto, Error, EventId, EventStore, ExpectedVersion,
-    ForgetOutcome, Idempotency, IdempotencyKey, KeyState, KeyStore, MasterKey, MasterKeyring,
-    Metadata, NewEvent, Personal, RecordedEvent, Snapshot, SnapshotStore, StoredKey, StreamId,
-    StreamVersion, SubjectId, SystemEvent,
+    ForgetOutcome, Idempotency, IdempotencyKey, KeyState, MasterKey, MasterKeyring, Metadata,
+    NewEvent, Personal, RecordedEvent, Snapshot, Storage, StoredKey, StreamId, StreamVersion,
+    SubjectId, SystemEvent,
 };
-
-/// A store the suite can run against: an event, snapshot and key store whose
-/// handles can be cloned to share one backend.
-pub trait ConformantStore: EventStore + SnapshotStore + KeyStore + Clone + 'static {}
-impl<S: EventStore + SnapshotStore + KeyStore + Clone + 'static> ConformantStore for S {}
 
 /// Turns the suite into `#[tokio::test]` functions for a store factory.
 ///
@@ -184,7 +179,7 @@ async fn read_everything<S: EventStore>(store: &S, page: usize) -> Vec<RecordedE
 }
 
 /// The first append to a stream gets version 1 and a position.
-pub async fn append_to_a_new_stream_starts_at_version_one<S: ConformantStore>(store: S) {
+pub async fn append_to_a_new_stream_starts_at_version_one<S: Storage>(store: S) {
     let s = stream("new");
     let result = append(&store, &s, ExpectedVersion::NoStream, 1)
         .await
@@ -200,9 +195,7 @@ pub async fn append_to_a_new_stream_starts_at_version_one<S: ConformantStore>(st
 }
 
 /// A batch is appended as contiguous versions with increasing positions.
-pub async fn append_batch_gets_contiguous_versions_and_increasing_positions<S: ConformantStore>(
-    store: S,
-) {
+pub async fn append_batch_gets_contiguous_versions_and_increasing_positions<S: Storage>(store: S) {
     let s = stream("batch");
     append(&store, &s, ExpectedVersion::NoStream, 2)
         .await
@@ -228,7 +221,7 @@ pub async fn append_batch_gets_contiguous_versions_and_increasing_positions<S: C
 }
 
 /// `Any` appends to new and existing streams.
-pub async fn expected_any_appends_whatever_the_version<S: ConformantStore>(store: S) {
+pub async fn expected_any_appends_whatever_the_version<S: Storage>(store: S) {
     let s = stream("any");
     append(&store, &s, ExpectedVersion::Any, 1)
         .await
@@ -240,7 +233,7 @@ pub async fn expected_any_appends_whatever_the_version<S: ConformantStore>(store
 }
 
 /// `NoStream` succeeds once and then conflicts.
-pub async fn expected_no_stream_conflicts_once_the_stream_exists<S: ConformantStore>(store: S) {
+pub async fn expected_no_stream_conflicts_once_the_stream_exists<S: Storage>(store: S) {
     let s = stream("nostream");
     append(&store, &s, ExpectedVersion::NoStream, 2)
         .await
@@ -249,7 +242,7 @@ pub async fn expected_no_stream_conflicts_once_the_stream_exists<S: ConformantSt
 }
 
 /// `StreamExists` conflicts on a stream with no events.
-pub async fn expected_stream_exists_conflicts_on_an_empty_stream<S: ConformantStore>(store: S) {
+pub async fn expected_stream_exists_conflicts_on_an_empty_stream<S: Storage>(store: S) {
     let s = stream("exists");
     assert_conflict(
         append(&store, &s, ExpectedVersion::StreamExists, 1).await,
@@ -265,7 +258,7 @@ pub async fn expected_stream_exists_conflicts_on_an_empty_stream<S: ConformantSt
 }
 
 /// `Exact(n)` appends only at version n, including `Exact(0)` on a new stream.
-pub async fn expected_exact_version_appends_only_at_that_version<S: ConformantStore>(store: S) {
+pub async fn expected_exact_version_appends_only_at_that_version<S: Storage>(store: S) {
     let s = stream("exact");
     append(
         &store,
@@ -297,7 +290,7 @@ pub async fn expected_exact_version_appends_only_at_that_version<S: ConformantSt
 
 /// A conflict names the stream, the expectation and the actual version, and
 /// writes nothing anywhere.
-pub async fn conflict_reports_the_actual_version_and_writes_nothing<S: ConformantStore>(store: S) {
+pub async fn conflict_reports_the_actual_version_and_writes_nothing<S: Storage>(store: S) {
     let s = stream("conflict");
     append(&store, &s, ExpectedVersion::NoStream, 3)
         .await
@@ -325,9 +318,7 @@ pub async fn conflict_reports_the_actual_version_and_writes_nothing<S: Conforman
 
 /// Sixteen appends racing at one expected version: exactly one wins, the others
 /// get `Conflict`, and the stream holds only the winner's events.
-pub async fn concurrent_appends_at_one_version_have_exactly_one_winner<S: ConformantStore>(
-    store: S,
-) {
+pub async fn concurrent_appends_at_one_version_have_exactly_one_winner<S: Storage>(store: S) {
     let s = stream("race");
     append(&store, &s, ExpectedVersion::NoStream, 1)
         .await
@@ -357,7 +348,7 @@ pub async fn concurrent_appends_at_one_version_have_exactly_one_winner<S: Confor
 }
 
 /// An append with no events is refused.
-pub async fn empty_append_is_rejected<S: ConformantStore>(store: S) {
+pub async fn empty_append_is_rejected<S: Storage>(store: S) {
     let s = stream("empty");
     let result = store
         .append(AppendRequest::new(
@@ -374,7 +365,7 @@ pub async fn empty_append_is_rejected<S: ConformantStore>(store: S) {
 }
 
 /// Stream reads start after a version and honour the limit.
-pub async fn read_stream_pages_from_a_version<S: ConformantStore>(store: S) {
+pub async fn read_stream_pages_from_a_version<S: Storage>(store: S) {
     let s = stream("pages");
     append(&store, &s, ExpectedVersion::NoStream, 10)
         .await
@@ -402,7 +393,7 @@ pub async fn read_stream_pages_from_a_version<S: ConformantStore>(store: S) {
 }
 
 /// A stream never written reads empty and has version 0.
-pub async fn unknown_stream_reads_empty_at_version_zero<S: ConformantStore>(store: S) {
+pub async fn unknown_stream_reads_empty_at_version_zero<S: Storage>(store: S) {
     let s = stream("never-written");
     assert!(
         store
@@ -418,7 +409,7 @@ pub async fn unknown_stream_reads_empty_at_version_zero<S: ConformantStore>(stor
 }
 
 /// Every field of an event comes back as written, from both reads.
-pub async fn recorded_events_keep_every_field<S: ConformantStore>(store: S) {
+pub async fn recorded_events_keep_every_field<S: Storage>(store: S) {
     let s = stream("fields-ünïcødé-'\";--");
     let mut headers = BTreeMap::new();
     headers.insert("tenant".to_owned(), "acme".to_owned());
@@ -474,7 +465,7 @@ async fn append_request<S: EventStore>(store: &S, s: &StreamId, events: Vec<NewE
 
 /// The global log holds every event exactly once, in checkpoint order, with each
 /// stream's events in version order, whatever the page size.
-pub async fn read_all_returns_every_event_once_in_global_order<S: ConformantStore>(store: S) {
+pub async fn read_all_returns_every_event_once_in_global_order<S: Storage>(store: S) {
     let streams: Vec<StreamId> = (0..5).map(|i| stream(&format!("log-{i}"))).collect();
     let mut appended = 0;
     for round in 0..4 {
@@ -506,7 +497,7 @@ pub async fn read_all_returns_every_event_once_in_global_order<S: ConformantStor
 
 /// Reading after a checkpoint returns exactly the events after it, including
 /// ones appended later.
-pub async fn read_all_resumes_after_a_checkpoint<S: ConformantStore>(store: S) {
+pub async fn read_all_resumes_after_a_checkpoint<S: Storage>(store: S) {
     let s = stream("resume");
     append(&store, &s, ExpectedVersion::NoStream, 4)
         .await
@@ -542,9 +533,7 @@ fn idempotency(k: &str, fingerprint: u8) -> Idempotency {
 
 /// A repeat of an idempotent append returns the first result, marked
 /// deduplicated, and writes nothing, whatever its expected version.
-pub async fn idempotent_repeat_returns_the_first_result_and_writes_nothing<S: ConformantStore>(
-    store: S,
-) {
+pub async fn idempotent_repeat_returns_the_first_result_and_writes_nothing<S: Storage>(store: S) {
     let s = stream("idem");
     let request = AppendRequest::new(s.clone(), ExpectedVersion::NoStream, events(2))
         .idempotent(idempotency("deposit-1", 7));
@@ -580,9 +569,7 @@ pub async fn idempotent_repeat_returns_the_first_result_and_writes_nothing<S: Co
 
 /// The same key with another fingerprint is `IdempotencyKeyReused`, and writes
 /// nothing.
-pub async fn idempotency_key_reused_for_another_request_is_a_typed_error<S: ConformantStore>(
-    store: S,
-) {
+pub async fn idempotency_key_reused_for_another_request_is_a_typed_error<S: Storage>(store: S) {
     let s = stream("idem-reuse");
     store
         .append(
@@ -608,7 +595,7 @@ pub async fn idempotency_key_reused_for_another_request_is_a_typed_error<S: Conf
 }
 
 /// One key on two streams is two intents.
-pub async fn idempotency_keys_are_scoped_to_their_stream<S: ConformantStore>(store: S) {
+pub async fn idempotency_keys_are_scoped_to_their_stream<S: Storage>(store: S) {
     for name in ["scope-a", "scope-b"] {
         let result = store
             .append(
@@ -623,7 +610,7 @@ pub async fn idempotency_keys_are_scoped_to_their_stream<S: ConformantStore>(sto
 
 /// An idempotent append that conflicts records nothing: the retry at the right
 /// version writes.
-pub async fn failed_idempotent_append_records_no_key<S: ConformantStore>(store: S) {
+pub async fn failed_idempotent_append_records_no_key<S: Storage>(store: S) {
     let s = stream("idem-conflict");
     append(&store, &s, ExpectedVersion::NoStream, 1)
         .await
@@ -661,7 +648,7 @@ fn snapshot(s: &StreamId, version: u64, schema_version: u32, payload: &[u8]) -> 
 }
 
 /// A saved snapshot loads back unchanged.
-pub async fn snapshot_round_trips<S: ConformantStore>(store: S) {
+pub async fn snapshot_round_trips<S: Storage>(store: S) {
     let s = stream("snap");
     assert!(store.load_snapshot(&s, 1).await.expect("load").is_none());
     let saved = snapshot(&s, 10, 1, &[1, 2, 3, 0, 255]);
@@ -673,7 +660,7 @@ pub async fn snapshot_round_trips<S: ConformantStore>(store: S) {
 }
 
 /// A snapshot of a lower version does not replace a newer one.
-pub async fn older_snapshot_does_not_replace_a_newer_one<S: ConformantStore>(store: S) {
+pub async fn older_snapshot_does_not_replace_a_newer_one<S: Storage>(store: S) {
     let s = stream("snap-order");
     let newer = snapshot(&s, 20, 1, b"newer");
     store.save_snapshot(newer.clone()).await.expect("save");
@@ -686,7 +673,7 @@ pub async fn older_snapshot_does_not_replace_a_newer_one<S: ConformantStore>(sto
 
 /// Loading asks for a schema version; a snapshot of another is never returned,
 /// and a snapshot of a new schema replaces one of an old schema.
-pub async fn snapshot_of_another_schema_is_not_served<S: ConformantStore>(store: S) {
+pub async fn snapshot_of_another_schema_is_not_served<S: Storage>(store: S) {
     let s = stream("snap-schema");
     store
         .save_snapshot(snapshot(&s, 20, 1, b"v1 shape"))
@@ -700,7 +687,7 @@ pub async fn snapshot_of_another_schema_is_not_served<S: ConformantStore>(store:
 }
 
 /// Each stream has its own snapshot.
-pub async fn snapshots_are_kept_per_stream<S: ConformantStore>(store: S) {
+pub async fn snapshots_are_kept_per_stream<S: Storage>(store: S) {
     let a = stream("snap-a");
     let b = stream("snap-b");
     store
@@ -731,7 +718,7 @@ pub async fn snapshots_are_kept_per_stream<S: ConformantStore>(store: S) {
 
 /// Streams are listed in the byte order of their ids, with their version and
 /// the time of their last event, and page with `after`.
-pub async fn list_streams_pages_in_the_byte_order_of_ids<S: ConformantStore>(store: S) {
+pub async fn list_streams_pages_in_the_byte_order_of_ids<S: Storage>(store: S) {
     assert!(store.list_streams(None, 10).await.expect("list").is_empty());
     // Byte order: uppercase before lowercase, `-` before letters, non-ASCII
     // last; a collation-aware order would differ on each.
@@ -801,7 +788,7 @@ pub async fn list_streams_pages_in_the_byte_order_of_ids<S: ConformantStore>(sto
 /// Pruning deletes the snapshots under a prefix whose schema is not the one
 /// kept (all of them without one), and nothing else; the prefix is a plain
 /// prefix, not a pattern.
-pub async fn prune_snapshots_deletes_only_what_cannot_be_loaded<S: ConformantStore>(store: S) {
+pub async fn prune_snapshots_deletes_only_what_cannot_be_loaded<S: Storage>(store: S) {
     let old = stream("prune-1");
     let current = stream("prune-2");
     let other = stream("other-1");
@@ -907,7 +894,7 @@ fn forget_event(subject: &SubjectId, expected: ExpectedVersion) -> AppendRequest
 }
 
 /// Two creations of one subject's key: the first is kept and returned to both.
-pub async fn key_creation_is_first_writer_wins<S: ConformantStore>(store: S) {
+pub async fn key_creation_is_first_writer_wins<S: Storage>(store: S) {
     let s = subject("first-writer");
     let first = store
         .create(active(&s, 1, b"first", "m1"), false)
@@ -954,7 +941,7 @@ pub async fn key_creation_is_first_writer_wins<S: ConformantStore>(store: S) {
 }
 
 /// Loading returns the stored keys of known subjects only.
-pub async fn keys_load_only_for_known_subjects<S: ConformantStore>(store: S) {
+pub async fn keys_load_only_for_known_subjects<S: Storage>(store: S) {
     let (a, b) = (subject("load-a"), subject("load-b"));
     store
         .create(active(&a, 1, b"a", "m1"), false)
@@ -971,9 +958,7 @@ pub async fn keys_load_only_for_known_subjects<S: ConformantStore>(store: S) {
 /// Forget leaves a tombstone and appends its event in one transaction; a second
 /// forget writes nothing; a forget whose event cannot be appended destroys
 /// nothing.
-pub async fn forget_destroys_the_key_and_appends_its_event_atomically<S: ConformantStore>(
-    store: S,
-) {
+pub async fn forget_destroys_the_key_and_appends_its_event_atomically<S: Storage>(store: S) {
     let s = subject("forget");
     store
         .create(active(&s, 1, b"key", "m1"), false)
@@ -1056,9 +1041,7 @@ pub async fn forget_destroys_the_key_and_appends_its_event_atomically<S: Conform
 }
 
 /// A tombstone is replaced only on request and by a higher key version.
-pub async fn a_forgotten_subject_is_readmitted_only_with_a_higher_version<S: ConformantStore>(
-    store: S,
-) {
+pub async fn a_forgotten_subject_is_readmitted_only_with_a_higher_version<S: Storage>(store: S) {
     let s = subject("readmit");
     store
         .create(active(&s, 1, b"v1", "m1"), false)
@@ -1086,7 +1069,7 @@ pub async fn a_forgotten_subject_is_readmitted_only_with_a_higher_version<S: Con
 }
 
 /// Re-wrapping replaces a key only if it is still the one read.
-pub async fn rewrap_is_compare_and_set<S: ConformantStore>(store: S) {
+pub async fn rewrap_is_compare_and_set<S: Storage>(store: S) {
     let s = subject("rewrap");
     let old = store
         .create(active(&s, 1, b"old", "m1"), false)
@@ -1132,7 +1115,7 @@ pub async fn rewrap_is_compare_and_set<S: ConformantStore>(store: S) {
 
 /// End to end through the store: sealed data opens until its subject is
 /// forgotten, then reads as shredded; another subject's data is untouched.
-pub async fn personal_data_is_shredded_after_forget<S: ConformantStore>(store: S) {
+pub async fn personal_data_is_shredded_after_forget<S: Storage>(store: S) {
     let crypto = Crypto::new(MasterKeyring::new(
         MasterKey::generate("conformance").expect("key"),
     ));
@@ -1163,7 +1146,7 @@ pub async fn personal_data_is_shredded_after_forget<S: ConformantStore>(store: S
 }
 
 /// `count_after` counts the events a subscriber at a checkpoint has yet to read.
-pub async fn count_after_is_the_lag_of_a_checkpoint<S: ConformantStore>(store: S) {
+pub async fn count_after_is_the_lag_of_a_checkpoint<S: Storage>(store: S) {
     assert_eq!(
         store.count_after(Checkpoint::START).await.expect("count"),
         0

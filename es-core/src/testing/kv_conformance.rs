@@ -30,6 +30,8 @@ macro_rules! kv_sink_conformance_tests {
             purge_sees_the_tags_of_its_own_batch,
             delete_keeps_the_tag,
             checkpoints_are_per_projection,
+            scan_pages_a_prefix_in_byte_order,
+            scan_never_shows_deleted_or_purged_keys,
         );
     };
     (@each $factory:path; $($name:ident),* $(,)?) => {
@@ -831,6 +833,93 @@ pub async fn checkpoints_are_per_projection<S: KvSink>(sink: S) {
     assert_eq!(sink.checkpoint("c").await.unwrap(), None);
 }
 
+/// Every page [`KvSink::scan`] can return, against [`kv_page`](crate::kv_page)
+/// of the whole model: prefixes, `after` inside, before and past them, limits.
+async fn assert_scans_agree<S: KvSink>(sink: &S, context: &str) {
+    let all = entries(sink).await;
+    let mut probes: Vec<String> = all.keys().cloned().collect();
+    probes.extend(["", "m", "m:", "m:1", "zz", "\u{10ffff}"].map(str::to_owned));
+    for prefix in ["", "m", "m:", "m:1", "m:é", "n:", "zz"] {
+        for after in std::iter::once(None).chain(probes.iter().map(|p| Some(p.as_str()))) {
+            for limit in [0, 1, 2, 1000] {
+                let page = sink.scan(prefix, after, limit).await.expect("scan");
+                assert_eq!(
+                    page,
+                    crate::kv_page(&all, prefix, after, limit),
+                    "{context}: scan({prefix:?}, {after:?}, {limit})"
+                );
+            }
+        }
+    }
+}
+
+/// `scan` pages through the keys that start with a prefix, in the bytes'
+/// order (`Z` before `a`, `m:10` before `m:2`, `é` after ASCII), starting
+/// after `after`, at most `limit` at a time.
+pub async fn scan_pages_a_prefix_in_byte_order<S: KvSink>(sink: S) {
+    let mut first = KvBatch::default();
+    for key in [
+        "m:2", "m:10", "m:1", "m:é", "m:Z", "m:a", "m", "m:", "n:1", "a", "mz",
+    ] {
+        first.set(key, format!("value of {key}"));
+    }
+    first.incr_by("m:count", 3);
+    sink.commit("p", first, None, at(1)).await.expect("commit");
+    let page = sink.scan("m:", None, 3).await.expect("scan");
+    let keys: Vec<&str> = page.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(keys, ["m:", "m:1", "m:10"]);
+    assert_eq!(page[1].1, "value of m:1");
+    let next = sink.scan("m:", Some("m:10"), 100).await.expect("scan");
+    let keys: Vec<&str> = next.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(keys, ["m:2", "m:Z", "m:a", "m:count", "m:é"]);
+    assert_eq!(next[3].1, "3");
+    assert!(
+        sink.scan("m:", Some("m:é"), 100)
+            .await
+            .expect("scan")
+            .is_empty()
+    );
+    assert!(sink.scan("q", None, 100).await.expect("scan").is_empty());
+    assert_eq!(sink.scan("", None, 100).await.expect("scan").len(), 12);
+    assert_scans_agree(&sink, "after one batch").await;
+}
+
+/// A key deleted, or purged with its subject, leaves every page, and a key
+/// written again comes back.
+pub async fn scan_never_shows_deleted_or_purged_keys<S: KvSink>(sink: S) {
+    let mut first = KvBatch::default();
+    first
+        .set("m:1", "one")
+        .set("m:2", "two")
+        .set("m:3", "three")
+        .tag("s", "m:2")
+        .tag("s", "m:3");
+    sink.commit("p", first, None, at(1)).await.expect("commit");
+    let mut second = KvBatch::default();
+    second.delete("m:1").purge("s").set("m:4", "four");
+    sink.commit("p", second, Some(at(1)), at(2))
+        .await
+        .expect("commit");
+    assert_eq!(
+        sink.scan("m:", None, 10).await.expect("scan"),
+        [("m:4".to_owned(), "four".to_owned())]
+    );
+    let mut third = KvBatch::default();
+    third.set("m:1", "again");
+    sink.commit("p", third, Some(at(2)), at(3))
+        .await
+        .expect("commit");
+    let keys: Vec<String> = sink
+        .scan("m:", None, 10)
+        .await
+        .expect("scan")
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    assert_eq!(keys, ["m:1", "m:4"]);
+    assert_scans_agree(&sink, "after deletes and a purge").await;
+}
+
 /// Commits the same random batches (and stale ones) to `a` and `b`: after each,
 /// both give the same result kind, model and checkpoint. Run against the
 /// in-memory reference (`es_projections::MemoryKv`) by every backend.
@@ -892,6 +981,18 @@ pub async fn random_batches_agree<A: KvSink, B: KvSink>(a: A, b: B, seed: u64) {
             a.checkpoint("p").await.unwrap(),
             b.checkpoint("p").await.unwrap()
         );
+        if round % 30 == 0 {
+            for prefix in ["", "k", "k1", "x"] {
+                let after = keys[rng.below(0..keys.len())];
+                for (after, limit) in [(None, 100), (Some(after), 2)] {
+                    assert_eq!(
+                        a.scan(prefix, after, limit).await.expect("scan"),
+                        b.scan(prefix, after, limit).await.expect("scan"),
+                        "round {round}: scan({prefix:?}, {after:?}, {limit})"
+                    );
+                }
+            }
+        }
     }
 }
 
@@ -916,6 +1017,7 @@ macro_rules! generations_conformance_tests {
             a_commit_to_a_superseded_generation_is_refused,
             switch_is_a_compare_and_set_that_never_goes_back,
             drop_generation_removes_it_and_refuses_the_live_one,
+            scan_reads_the_generation_a_handle_reads,
         );
     };
     (@each $factory:path; $($name:ident),* $(,)?) => {
@@ -1111,6 +1213,44 @@ pub async fn drop_generation_removes_it_and_refuses_the_live_one<S: KvSink + Gen
         .await
         .expect("purge");
     assert_eq!(entries(&sink).await, map(&[("a", "2")]));
+}
+
+/// A following handle's `scan` reads the live generation, before and after
+/// a switch; a pinned handle's reads its own.
+pub async fn scan_reads_the_generation_a_handle_reads<S: KvSink + Generations>(sink: S) {
+    sink.commit("p", batch(&[("k:a", "old"), ("k:b", "old")]), None, at(3))
+        .await
+        .expect("commit live");
+    let next = sink.at_generation(2);
+    next.commit("p", batch(&[("k:c", "new")]), None, at(3))
+        .await
+        .expect("commit next");
+    let keys = |page: Vec<(String, String)>| page.into_iter().map(|(k, _)| k).collect::<Vec<_>>();
+    assert_eq!(
+        keys(sink.scan("k:", None, 10).await.expect("scan")),
+        ["k:a", "k:b"]
+    );
+    assert_eq!(
+        keys(next.scan("k:", None, 10).await.expect("scan")),
+        ["k:c"]
+    );
+    assert_eq!(
+        sink.switch_generation("p", 1, 2).await.expect("switch"),
+        Switch::Done
+    );
+    assert_eq!(
+        keys(sink.scan("k:", None, 10).await.expect("scan")),
+        ["k:c"]
+    );
+    assert_eq!(
+        keys(
+            sink.at_generation(1)
+                .scan("k:", None, 10)
+                .await
+                .expect("scan")
+        ),
+        ["k:a", "k:b"]
+    );
 }
 
 /// Turns the dead-letter suite into `#[tokio::test]` functions for a factory of

@@ -8,7 +8,7 @@ use es_core::testing::given;
 use es_core::{
     AppendRequest, AsOf, Bincode, Codec, CommandError, CommandOptions, Error, EventId, EventStore,
     ExpectedVersion, IdempotencyKey, Json, MemoryStore, Metadata, NewEvent, Repository,
-    RetryPolicy, Snapshot, SnapshotStore, StreamVersion,
+    RetryPolicy, Snapshot, SnapshotStore, Storage, StreamVersion,
 };
 use es_core::{ForgetOutcome, KeyStore, Personal, StoredKey, SubjectId};
 use futures::future::join_all;
@@ -21,9 +21,7 @@ fn repo() -> Repo {
     with_crypto(Repository::new(MemoryStore::new()))
 }
 
-fn with_crypto<S: EventStore + SnapshotStore + KeyStore, C: Codec>(
-    repo: Repository<Account, S, C>,
-) -> Repository<Account, S, C> {
+fn with_crypto<S: Storage, C: Codec>(repo: Repository<Account, S, C>) -> Repository<Account, S, C> {
     // One fixed key: repositories sharing a store must share the master key.
     let master =
         es_core::MasterKey::parse("test:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=").unwrap();

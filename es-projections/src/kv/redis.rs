@@ -36,6 +36,8 @@ use es_core::{
 static COMMIT: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("redis/commit.lua")));
 /// The switch of the live generation; see the file.
 static SWITCH: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("redis/switch.lua")));
+/// A page of values from a generation's key index; see the file.
+static SCAN: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("redis/scan.lua")));
 /// A read of one value in the live generation, atomic with respect to a switch.
 static READ: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
@@ -91,6 +93,8 @@ pub struct RedisKv {
     connection: ConnectionManager,
     prefix: Arc<str>,
     binding: GenerationBinding,
+    /// Whether commits keep each generation's key index (for `scan`).
+    key_index: bool,
 }
 
 impl std::fmt::Debug for RedisKv {
@@ -157,7 +161,22 @@ impl RedisKv {
             connection,
             prefix: prefix.into(),
             binding: GenerationBinding::follow(),
+            key_index: true,
         })
+    }
+
+    /// A model without the key index: commits do not keep the sorted set of
+    /// each generation's keys that [`KvSink::scan`] pages through, and a scan
+    /// reads the whole generation instead ([`KvSink::entries`]) to cut its
+    /// page. For a write-heavy model that is never scanned: the index costs
+    /// a `ZADD` per written key (a quarter of the throughput on a log whose
+    /// every event writes keys of its own, see docs/benchmarks.md) and its
+    /// memory in Redis. The choice belongs to the model: open every handle
+    /// of it the same way, and rebuild it after changing.
+    #[must_use]
+    pub fn without_key_index(mut self) -> Self {
+        self.key_index = false;
+        self
     }
 
     /// The prefix of every key.
@@ -245,7 +264,7 @@ impl RedisKv {
     async fn keys_in(&self, generation: u64) -> Result<Vec<String>, SinkError> {
         let prefix = self.value_key(generation, "");
         let mut keys = Vec::new();
-        for key in self.scan(&prefix).await? {
+        for key in self.scan_keys(&prefix).await? {
             keys.push(utf8(key.get(prefix.len()..).unwrap_or_default().to_vec())?);
         }
         keys.sort_unstable();
@@ -324,22 +343,41 @@ impl RedisKv {
         self.unlink_under(&self.prefix).await
     }
 
-    /// `SCAN` and `UNLINK` every key under `prefix`.
+    /// `SCAN` and `UNLINK` every key under `prefix`, a page at a time: the
+    /// keys are never all in memory (a model of millions of keys would be
+    /// hundreds of megabytes of names). A key `SCAN` returns twice is
+    /// unlinked twice, which is harmless.
     async fn unlink_under(&self, prefix: &str) -> Result<(), SinkError> {
-        let keys = self.scan(prefix).await?;
-        for page in keys.chunks(PAGE) {
-            let _: u64 = ::redis::cmd("UNLINK")
-                .arg(page)
-                .query_async(&mut self.connection.clone())
+        let pattern = format!("{}*", glob_escape(prefix));
+        let mut connection = self.connection.clone();
+        let mut cursor = 0_u64;
+        loop {
+            let (next, page): (u64, Vec<Vec<u8>>) = ::redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(PAGE)
+                .query_async(&mut connection)
                 .await
-                .map_err(|e| classify("deleting keys from redis", e))?;
+                .map_err(|e| classify("listing keys in redis", e))?;
+            if !page.is_empty() {
+                let _: u64 = ::redis::cmd("UNLINK")
+                    .arg(&page)
+                    .query_async(&mut connection)
+                    .await
+                    .map_err(|e| classify("deleting keys from redis", e))?;
+            }
+            if next == 0 {
+                return Ok(());
+            }
+            cursor = next;
         }
-        Ok(())
     }
 
     /// Every Redis key under `prefix`, with the prefix, deduplicated (`SCAN`
     /// may return a key twice).
-    async fn scan(&self, prefix: &str) -> Result<Vec<Vec<u8>>, SinkError> {
+    async fn scan_keys(&self, prefix: &str) -> Result<Vec<Vec<u8>>, SinkError> {
         self.scan_pattern(&format!("{}*", glob_escape(prefix)))
             .await
     }
@@ -478,6 +516,7 @@ impl Sink for RedisKv {
             .arg(next.to_string())
             .arg(self.value_key(generation, ""))
             .arg(generation)
+            .arg(if self.key_index { "1" } else { "0" })
             .arg(ops);
         let reply: Value = script
             .invoke_async(&mut self.connection.clone())
@@ -552,6 +591,7 @@ impl Generations for RedisKv {
             connection: self.connection.clone(),
             prefix: Arc::clone(&self.prefix),
             binding: GenerationBinding::pinned(generation),
+            key_index: self.key_index,
         }
     }
 
@@ -616,6 +656,53 @@ impl KvSink for RedisKv {
 
     async fn entries(&self) -> Result<BTreeMap<String, String>, SinkError> {
         RedisKv::entries(self).await
+    }
+
+    /// A page from the generation's key index (a sorted set kept by every
+    /// commit), the live generation resolved in the same script.
+    async fn scan(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, String)>, SinkError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        if !self.key_index {
+            let all = RedisKv::entries(self).await?;
+            return Ok(es_core::kv_page(&all, prefix, after, limit));
+        }
+        let start = match after {
+            Some(after) if after >= prefix => format!("({after}"),
+            _ => format!("[{prefix}"),
+        };
+        let generation = self
+            .binding
+            .pinned_generation()
+            .map(|g| g.to_string())
+            .unwrap_or_default();
+        let flat: Vec<Vec<u8>> = SCAN
+            .key(self.live_key())
+            .arg(generation)
+            .arg(&*self.prefix)
+            .arg(start)
+            .arg("+")
+            .arg(limit)
+            .invoke_async(&mut self.connection.clone())
+            .await
+            .map_err(|e| classify("reading a page of values from redis", e))?;
+        let mut page = Vec::with_capacity(flat.len() / 2);
+        let mut flat = flat.into_iter();
+        while let (Some(key), Some(value)) = (flat.next(), flat.next()) {
+            let key = utf8(key)?;
+            // The index runs on past the prefix: the page ends there.
+            if !key.starts_with(prefix) {
+                break;
+            }
+            page.push((key, utf8(value)?));
+        }
+        Ok(page)
     }
 }
 

@@ -27,6 +27,7 @@ async fn every_key_lives_under_the_prefix() {
         dump(&redis_url(), &p).await,
         owned(&[
             (&format!("{p}g1:c:balances"), &["7:7"]),
+            (&format!("{p}g1:i"), &["n", "owner"]),
             (&format!("{p}g1:t:subject-1"), &["owner"]),
             (&format!("{p}g1:v:n"), &["3"]),
             (&format!("{p}g1:v:owner"), &["Ada"]),

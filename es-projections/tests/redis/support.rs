@@ -95,6 +95,14 @@ pub(crate) async fn dump(url: &str, prefix: &str) -> Vec<(String, Vec<String>)> 
                 members.sort();
                 members
             }
+            // The key index: its members in order.
+            "zset" => redis::cmd("ZRANGE")
+                .arg(&key)
+                .arg(0)
+                .arg(-1)
+                .query_async(&mut connection)
+                .await
+                .unwrap(),
             other => panic!("unexpected type {other} at {key}"),
         };
         out.push((key, contents));

@@ -39,19 +39,19 @@ pub use transfer::{
     refusal_kind, transfer_id_for,
 };
 
-/// Parses a user's amount: positive, up to [`Cents::MAX`], either as printed
-/// (`25.00`: units and exactly two decimals) or as a whole number of cents
-/// (`2500`).
+/// Parses a user's amount: positive, up to [`Cents::MAX`], written as every
+/// output prints it (`25.00`: units and exactly two decimals). A whole number
+/// is refused rather than guessed at: `7` could mean 7.00 or 0.07.
 ///
 /// ```
-/// assert_eq!(bank_account::parse_amount("250").unwrap().get(), 250);
 /// assert_eq!(bank_account::parse_amount("25.00").unwrap().get(), 2500);
 /// assert_eq!(bank_account::parse_amount("0.07").unwrap().get(), 7);
+/// assert!(bank_account::parse_amount("7").is_err());
 /// assert!(bank_account::parse_amount("25.5").is_err());
 /// assert!(bank_account::parse_amount("0.00").is_err());
-/// assert!(bank_account::parse_amount("-5").is_err());
+/// assert!(bank_account::parse_amount("-5.00").is_err());
 /// assert!(bank_account::parse_amount("1.5e3").is_err());
-/// assert!(bank_account::parse_amount("99999999999999999999999").is_err());
+/// assert!(bank_account::parse_amount("99999999999999999999999.00").is_err());
 /// ```
 ///
 /// # Errors
@@ -61,8 +61,7 @@ pub fn parse_amount(text: &str) -> Result<Cents, Error> {
     parse_cents(text).and_then(|c| Ok(Cents::amount(c.get())?))
 }
 
-/// Parses a user's amount, zero allowed: `25.00` as printed, or `2500`
-/// cents.
+/// Parses a user's amount, zero allowed, as printed (`25.00`).
 ///
 /// # Errors
 ///
@@ -71,29 +70,26 @@ pub fn parse_cents(text: &str) -> Result<Cents, Error> {
     let text = text.trim();
     let rule = || {
         Error::InvalidInput(
-            "amounts are written as printed, like 12.50 (two decimals), or as whole cents, like \
-             1250"
+            "amounts are written as printed, with two decimals, like 12.50 or 0.07 (a whole \
+             number is refused: it could mean units or cents)"
                 .into(),
         )
     };
     let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
     let too_large =
         || Error::InvalidInput(format!("the amount exceeds the maximum of {}", Cents::MAX));
-    let cents = match text.split_once('.') {
-        Some((units, decimals)) => {
-            if !digits(units) || decimals.len() != 2 || !digits(decimals) {
-                return Err(rule());
-            }
-            let units = units.parse::<u64>().map_err(|_| too_large())?;
-            let decimals = decimals.parse::<u64>().map_err(|_| rule())?;
-            units
-                .checked_mul(100)
-                .and_then(|c| c.checked_add(decimals))
-                .ok_or_else(too_large)?
-        }
-        None if digits(text) => text.parse::<u64>().map_err(|_| too_large())?,
-        None => return Err(rule()),
+    let Some((units, decimals)) = text.split_once('.') else {
+        return Err(rule());
     };
+    if !digits(units) || decimals.len() != 2 || !digits(decimals) {
+        return Err(rule());
+    }
+    let units = units.parse::<u64>().map_err(|_| too_large())?;
+    let decimals = decimals.parse::<u64>().map_err(|_| rule())?;
+    let cents = units
+        .checked_mul(100)
+        .and_then(|c| c.checked_add(decimals))
+        .ok_or_else(too_large)?;
     Cents::new(cents).map_err(|_| too_large())
 }
 

@@ -84,8 +84,8 @@ enum Command {
         /// The owner's email (personal data).
         #[arg(long)]
         email: Option<String>,
-        /// A first deposit, as printed (`25.00`) or in whole cents (`2500`).
-        #[arg(long, default_value = "0", allow_hyphen_values = true)]
+        /// A first deposit, as printed (`25.00`).
+        #[arg(long, default_value = "0.00", allow_hyphen_values = true)]
         initial: String,
     },
     /// Deposit money.
@@ -96,7 +96,7 @@ enum Command {
         /// The account id.
         #[arg(long)]
         account: String,
-        /// The amount, as printed (`25.00`) or in whole cents (`2500`).
+        /// The amount, as printed (`25.00`).
         #[arg(long, allow_hyphen_values = true)]
         amount: String,
         /// One key per intent: a retry with it does nothing twice.
@@ -108,7 +108,7 @@ enum Command {
         /// The account id.
         #[arg(long)]
         account: String,
-        /// The amount, as printed (`25.00`) or in whole cents (`2500`).
+        /// The amount, as printed (`25.00`).
         #[arg(long, allow_hyphen_values = true)]
         amount: String,
         /// One key per intent.
@@ -127,7 +127,7 @@ enum Command {
         /// The account credited.
         #[arg(long)]
         to: String,
-        /// The amount, as printed (`25.00`) or in whole cents (`2500`).
+        /// The amount, as printed (`25.00`).
         #[arg(long, allow_hyphen_values = true)]
         amount: String,
         /// One key per intent.

@@ -16,10 +16,7 @@
 
 use std::sync::Arc;
 
-use es_core::{
-    Aggregate, CommandError, CommandOptions, EventStore, IdempotencyKey, KeyStore, Repository,
-    SnapshotStore,
-};
+use es_core::{Aggregate, CommandError, CommandOptions, IdempotencyKey, Repository, Storage};
 use es_projections::{ProcessManager, Reaction, ReactionError};
 use serde::{Deserialize, Serialize};
 
@@ -283,7 +280,7 @@ impl<S> std::fmt::Debug for TransferSaga<S> {
 
 impl<S> TransferSaga<S>
 where
-    S: EventStore + SnapshotStore + KeyStore + Clone + Send + Sync + 'static,
+    S: Storage,
 {
     /// The saga, sending commands through these repositories.
     pub fn new(accounts: Repository<Account, S>, transfers: Repository<Transfer, S>) -> Arc<Self> {
@@ -346,7 +343,7 @@ fn options(key: IdempotencyKey, reaction: &Reaction) -> CommandOptions {
 
 impl<S> ProcessManager for TransferSaga<S>
 where
-    S: EventStore + SnapshotStore + KeyStore + Clone + Send + Sync + 'static,
+    S: Storage,
 {
     type Event = TransferEvent;
 

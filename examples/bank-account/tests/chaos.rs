@@ -188,7 +188,8 @@ fn client(env: &Env, counts: &Counts, seed: u64, worker: usize, deadline: Instan
         n += 1;
         let key = format!("c{worker}-{n}");
         let account = format!("acc-{}", rng.below(ACCOUNTS as u64));
-        let amount = (rng.below(500) + 1).to_string();
+        let cents = rng.below(500) + 1;
+        let amount = format!("{}.{:02}", cents / 100, cents % 100);
         let choice = rng.below(100);
         let outcome = if choice < 45 {
             intent(
@@ -343,7 +344,7 @@ async fn chaos() {
             "--owner-name",
             name,
             "--initial",
-            &INITIAL.to_string(),
+            &format!("{}.{:02}", INITIAL / 100, INITIAL % 100),
         ])
         .ok();
     }

@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use es_core::{DeadLetters, EventStore, KeyStore, KvSink, MemoryStore, SnapshotStore};
+use es_core::{DeadLetters, KvSink, MemoryStore, Storage};
 use es_projections::{MemoryDeadLetters, MemoryKv};
 use es_store_postgres::{PgKv, PgStore};
 use es_store_sqlite::{SqliteKv, SqliteStore};
@@ -12,7 +12,7 @@ use es_store_sqlite::{SqliteKv, SqliteStore};
 /// A fresh backend per test.
 pub(crate) trait Backend: Sized {
     /// The event store the repository writes and the runner reads.
-    type Store: EventStore + SnapshotStore + KeyStore + Clone + Send + Sync + 'static;
+    type Store: Storage;
     /// The key-value read model.
     type Kv: KvSink + Clone + 'static;
 

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use es_core::{
-    AppendRequest, Checkpoint, Crypto, EventId, EventStore, ExpectedVersion, KeyStore, KvSink,
-    Metadata, NewEvent, RecordedEvent, Repository, Sink, SnapshotStore, StreamId, SubjectId,
+    AppendRequest, Checkpoint, Crypto, EventId, EventStore, ExpectedVersion, KvSink, Metadata,
+    NewEvent, RecordedEvent, Repository, Sink, Storage, StreamId, SubjectId,
 };
 use es_projections::{Backoff, FailurePolicy, Runner, RunnerError, RunnerOptions, Step};
 
@@ -84,7 +84,7 @@ async fn drain<B: Backend>(runner: &mut BalancesRunner<B>) -> Result<usize, Runn
 
 pub(crate) fn repo<S>(store: &S, crypto: &Arc<Crypto>) -> Repository<Account, S>
 where
-    S: EventStore + SnapshotStore + KeyStore + Clone,
+    S: Storage,
 {
     Repository::new(store.clone()).with_crypto(Arc::clone(crypto))
 }
@@ -97,7 +97,7 @@ async fn workload<S>(
     deposits: i64,
 ) -> BTreeMap<String, String>
 where
-    S: EventStore + SnapshotStore + KeyStore,
+    S: Storage,
 {
     let mut expected = BTreeMap::new();
     let mut last = None;

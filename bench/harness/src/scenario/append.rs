@@ -3,11 +3,11 @@
 
 use std::time::Instant;
 
-use es_core::{AppendRequest, ExpectedVersion, NewEvent, StreamId, StreamVersion};
+use es_core::{AppendRequest, ExpectedVersion, NewEvent, Storage, StreamId, StreamVersion};
 use es_store_postgres::PgStore;
 use sqlx::{Executor, Postgres, QueryBuilder};
 
-use super::{Plan, Store, progress};
+use super::{Plan, progress};
 use crate::domain::deposits;
 use crate::stats::{Samples, rate};
 
@@ -36,7 +36,7 @@ fn batches(writers: usize, per_writer: usize, size: usize) -> Vec<Vec<Vec<NewEve
 
 /// Appends `count` events in batches of `size` from `writers` concurrent
 /// writers, each on a stream of its own; events/s.
-pub(crate) async fn framework<S: Store>(
+pub(crate) async fn framework<S: Storage>(
     store: &S,
     tag: &str,
     size: usize,

@@ -6,10 +6,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use es_core::Repository;
+use es_core::{Repository, Storage};
 use es_store_postgres::PgStore;
 
-use super::{Plan, Store, progress};
+use super::{Plan, progress};
 use crate::cqrs::{Cqrs, CqrsRun};
 use crate::domain::Account;
 use crate::stats::Samples;
@@ -58,7 +58,7 @@ impl Counted {
 /// `clients` tasks depositing for `time`, each on its own fresh account, or
 /// all on one (`same_account`); through one repository, with its state cache
 /// when `cached`.
-pub(crate) async fn framework<S: Store>(
+pub(crate) async fn framework<S: Storage>(
     store: &S,
     tag: &str,
     clients: usize,

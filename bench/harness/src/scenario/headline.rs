@@ -16,9 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use es_core::{
-    Aggregate, AggregateType, CommandError, EventStore, KeyStore, Repository, SnapshotStore,
-};
+use es_core::{Aggregate, AggregateType, CommandError, Repository};
 use es_store_postgres::{GroupCommit, PgStore, PgStoreOptions};
 use serde::{Deserialize, Serialize};
 
@@ -141,7 +139,6 @@ type Repo<A> = Arc<Repository<A, PgStore>>;
 fn repository<A>(store: &PgStore, cached: bool) -> Repo<A>
 where
     A: Aggregate<Command = LedgerCommand, Error = LedgerError> + AggregateType,
-    PgStore: EventStore + SnapshotStore + KeyStore,
 {
     let repo = Repository::<A, PgStore>::new(store.clone());
     Arc::new(if cached {

@@ -3,9 +3,9 @@
 
 use std::time::Instant;
 
-use es_core::{Aggregate, AggregateType, Repository, StreamVersion};
+use es_core::{Aggregate, AggregateType, Repository, Storage, StreamVersion};
 
-use super::{Plan, Store, progress};
+use super::{Plan, progress};
 use crate::cqrs::Cqrs;
 use crate::domain::{Account, AccountEvent, SnapAccount};
 use crate::stats::{Samples, percentile_ms};
@@ -31,7 +31,7 @@ pub(crate) struct Row {
 }
 
 /// Appends `length` deposits to `A`'s aggregate `id`.
-pub(crate) async fn fill<A: AggregateType, S: Store>(store: &S, id: &str, length: usize) {
+pub(crate) async fn fill<A: AggregateType, S: Storage>(store: &S, id: &str, length: usize) {
     let stream = es_core::StreamId::for_aggregate(A::TYPE_NAME, id).expect("stream id");
     let mut version = StreamVersion::INITIAL;
     let mut left = length;
@@ -54,7 +54,7 @@ pub(crate) async fn fill<A: AggregateType, S: Store>(store: &S, id: &str, length
 pub(crate) async fn measure<A, S>(store: &S, id: &str, length: usize, loads: usize) -> (f64, f64)
 where
     A: Aggregate<Event = AccountEvent, Command = i64>,
-    S: Store,
+    S: Storage,
 {
     let repo = Repository::<A, S>::new(store.clone());
     let mut took = Vec::with_capacity(loads);
@@ -69,7 +69,7 @@ where
 }
 
 /// `loads` raw reads of `id`'s rows through sqlx: p50 in ms.
-async fn raw_read<S: Store>(store: &S, id: &str, length: usize, loads: usize) -> f64 {
+async fn raw_read<S: Storage>(store: &S, id: &str, length: usize, loads: usize) -> f64 {
     use sqlx::Row as _;
     let Some(pg) = (store as &dyn std::any::Any).downcast_ref::<es_store_postgres::PgStore>()
     else {
@@ -107,7 +107,7 @@ async fn raw_read<S: Store>(store: &S, id: &str, length: usize, loads: usize) ->
 /// Fills one stream per length and aggregate, snapshots the snapshotted ones
 /// at their head.
 /// Ids are `{prefix}load-{length}`.
-pub(crate) async fn prepare<S: Store>(store: &S, plan: &Plan, prefix: &str) {
+pub(crate) async fn prepare<S: Storage>(store: &S, plan: &Plan, prefix: &str) {
     for &(length, _) in &plan.loads {
         progress(format_args!("load: filling streams of {length} events"));
         let id = format!("{prefix}load-{length}");
@@ -121,7 +121,7 @@ pub(crate) async fn prepare<S: Store>(store: &S, plan: &Plan, prefix: &str) {
 }
 
 /// Every length, both aggregates, interleaved; cqrs-es at [`CQRS_LENGTH`].
-pub(crate) async fn run<S: Store + 'static>(store: &S, cqrs: &Cqrs, plan: &Plan) -> Vec<Row> {
+pub(crate) async fn run<S: Storage>(store: &S, cqrs: &Cqrs, plan: &Plan) -> Vec<Row> {
     prepare(store, plan, "").await;
     let mut rows = Vec::new();
     for &(length, loads) in &plan.loads {

@@ -6,11 +6,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use es_core::{
-    AppendRequest, Bincode, Crypto, ExpectedVersion, MasterKey, MasterKeyring, StreamId,
+    AppendRequest, Bincode, Crypto, ExpectedVersion, MasterKey, MasterKeyring, Storage, StreamId,
     StreamVersion, decode_events,
 };
 
-use super::{Plan, Store, progress};
+use super::{Plan, progress};
 use crate::domain::{NoteEvent, notes};
 use crate::stats::{Samples, rate};
 
@@ -29,7 +29,7 @@ pub(crate) struct Figures {
 
 /// Encodes (sealing when `crypto`) and appends `events` notes; then reads
 /// and decodes them back. Events/s of each.
-async fn measure<S: Store>(
+async fn measure<S: Storage>(
     store: &S,
     crypto: Option<&Crypto>,
     tag: &str,
@@ -82,7 +82,7 @@ async fn measure<S: Store>(
 }
 
 /// Interleaved repetitions of both.
-pub(crate) async fn run<S: Store>(store: &S, plan: &Plan) -> Figures {
+pub(crate) async fn run<S: Storage>(store: &S, plan: &Plan) -> Figures {
     progress("personal data");
     let crypto = Arc::new(Crypto::new(MasterKeyring::new(
         MasterKey::generate("bench").expect("a master key"),

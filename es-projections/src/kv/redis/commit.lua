@@ -12,12 +12,18 @@
 --           keys that cannot be declared in advance: single-instance Redis
 --           only)
 -- ARGV[5]   the generation written
--- ARGV[6..] the ops, each an opcode and its arguments:
+-- ARGV[6]   "1" to keep the generation's key index, "0" for a model without
+-- ARGV[7..] the ops, each an opcode and its arguments:
 --             set   <key index> <value>
 --             del   <key index>
 --             incr  <key index> <delta>
 --             tag   <tag set index> <member (the key without prefix)>
 --             purge <tag set index>
+--
+-- With ARGV[6] = "1", every value key of a generation is also a member (the key without the
+-- value prefix) of the generation's key index, the sorted set `g<n>:i` beside
+-- `g<n>:v:` (all scores 0: ordered by the members' bytes), which
+-- `scan.lua` reads pages of.
 --
 -- Replies {"ok"}, {"superseded", <live generation>} (a newer generation is
 -- live: nothing written), {"fenced", <stored checkpoint or nil>}, or
@@ -118,7 +124,7 @@ local function tag_state(set)
   return state
 end
 
-local i = 6
+local i = 7
 local op = 1
 while i <= #ARGV do
   local code = ARGV[i]
@@ -184,19 +190,34 @@ while i <= #ARGV do
   op = op + 1
 end
 
--- Pass 2: write, in order.
-i = 6
+-- Pass 2: write, in order, keeping the key index.
+local indexed = ARGV[6] == '1'
+local index = string.sub(prefix, 1, #prefix - 2) .. 'i'
+local function indexed_add(key)
+  if indexed then
+    redis.call('ZADD', index, 0, string.sub(key, #prefix + 1))
+  end
+end
+local function indexed_remove(key)
+  if indexed then
+    redis.call('ZREM', index, string.sub(key, #prefix + 1))
+  end
+end
+i = 7
 while i <= #ARGV do
   local code = ARGV[i]
   local key = KEYS[tonumber(ARGV[i + 1])]
   if code == 'set' then
     redis.call('SET', key, ARGV[i + 2])
+    indexed_add(key)
     i = i + 3
   elseif code == 'del' then
     redis.call('DEL', key)
+    indexed_remove(key)
     i = i + 2
   elseif code == 'incr' then
     redis.call('SET', key, sums[i])
+    indexed_add(key)
     i = i + 3
   elseif code == 'tag' then
     redis.call('SADD', key, ARGV[i + 2])
@@ -205,11 +226,15 @@ while i <= #ARGV do
     local members = redis.call('SMEMBERS', key)
     -- DEL in chunks: `unpack` is bounded by the Lua C stack.
     for first = 1, #members, 1000 do
-      local chunk = {}
+      local chunk, names = {}, {}
       for j = first, math.min(first + 999, #members) do
         chunk[#chunk + 1] = prefix .. members[j]
+        names[#names + 1] = members[j]
       end
       redis.call('DEL', unpack(chunk))
+      if indexed then
+        redis.call('ZREM', index, unpack(names))
+      end
     end
     redis.call('DEL', key)
     i = i + 2

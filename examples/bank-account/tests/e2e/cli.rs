@@ -25,14 +25,14 @@ async fn an_account_lives_and_closes(env: &Env) {
             "--email",
             "ada@example.org",
             "--initial",
-            "1000",
+            "10.00",
         ])
         .ok();
     assert_eq!(opened["balance"], 1000);
-    env.run(&["deposit", "--account", "acc-1", "--amount", "250"])
+    env.run(&["deposit", "--account", "acc-1", "--amount", "2.50"])
         .ok();
     let withdrawn = env
-        .run(&["withdraw", "--account", "acc-1", "--amount", "50"])
+        .run(&["withdraw", "--account", "acc-1", "--amount", "0.50"])
         .ok();
     assert_eq!(withdrawn["balance"], 1200);
     assert_eq!(env.balance("acc-1"), 1200);
@@ -54,14 +54,14 @@ async fn an_account_lives_and_closes(env: &Env) {
 
     env.run(&["close", "--account", "acc-1"])
         .fails("non_zero_balance", 65);
-    env.run(&["withdraw", "--account", "acc-1", "--amount", "1200"])
+    env.run(&["withdraw", "--account", "acc-1", "--amount", "12.00"])
         .ok();
     env.run(&["close", "--account", "acc-1"]).ok();
     assert_eq!(
         env.run(&["balance", "--account", "acc-1"]).ok()["status"],
         "closed"
     );
-    env.run(&["deposit", "--account", "acc-1", "--amount", "5"])
+    env.run(&["deposit", "--account", "acc-1", "--amount", "0.05"])
         .fails("account_closed", 65);
 
     // Human output, without --json.
@@ -97,7 +97,7 @@ async fn bad_input_is_refused_with_a_kind_and_changes_nothing(env: &Env) {
         &"x".repeat(65),
     ] {
         let message = env
-            .run(&["deposit", "--account", id, "--amount", "5"])
+            .run(&["deposit", "--account", id, "--amount", "0.05"])
             .fails("invalid_input", 64);
         if id.len() > 3 {
             assert!(
@@ -109,6 +109,8 @@ async fn bad_input_is_refused_with_a_kind_and_changes_nothing(env: &Env) {
     for amount in [
         "-5",
         "0",
+        "0.00",
+        "5",
         "1.5",
         "12abc",
         "",
@@ -155,19 +157,19 @@ async fn bad_input_is_refused_with_a_kind_and_changes_nothing(env: &Env) {
         "--account",
         "acc-1",
         "--amount",
-        "5",
+        "0.05",
         "--idempotency-key",
         "k\u{7}",
     ])
     .fails("invalid_input", 64);
 
-    env.run(&["deposit", "--account", "nobody", "--amount", "5"])
+    env.run(&["deposit", "--account", "nobody", "--amount", "0.05"])
         .fails("not_found", 66);
     env.run(&["balance", "--account", "nobody"])
         .fails("not_found", 66);
     env.run(&["history", "--account", "nobody"])
         .fails("not_found", 66);
-    env.run(&["withdraw", "--account", "acc-1", "--amount", "501"])
+    env.run(&["withdraw", "--account", "acc-1", "--amount", "5.01"])
         .fails("insufficient_funds", 65);
     env.run(&[
         "open",
@@ -185,7 +187,7 @@ async fn bad_input_is_refused_with_a_kind_and_changes_nothing(env: &Env) {
         "--account",
         "acc-1",
         "--amount",
-        "1000000000000000",
+        "10000000000000.00",
     ])
     .fails("balance_too_large", 65);
 
@@ -208,7 +210,7 @@ async fn idempotent_retries_write_once(env: &Env) {
             "--account",
             "acc-1",
             "--amount",
-            "700",
+            "7.00",
             "--idempotency-key",
             "pay-1",
         ])
@@ -220,7 +222,7 @@ async fn idempotent_retries_write_once(env: &Env) {
             "--account",
             "acc-1",
             "--amount",
-            "700",
+            "7.00",
             "--idempotency-key",
             "pay-1",
         ])
@@ -233,7 +235,7 @@ async fn idempotent_retries_write_once(env: &Env) {
         "--account",
         "acc-1",
         "--amount",
-        "701",
+        "7.01",
         "--idempotency-key",
         "pay-1",
     ])
@@ -243,7 +245,7 @@ async fn idempotent_retries_write_once(env: &Env) {
         "--account",
         "acc-1",
         "--amount",
-        "100",
+        "1.00",
         "--idempotency-key",
         "w-1",
     ])
@@ -253,7 +255,7 @@ async fn idempotent_retries_write_once(env: &Env) {
         "--account",
         "acc-1",
         "--amount",
-        "100",
+        "1.00",
         "--idempotency-key",
         "w-1",
     ])
@@ -445,15 +447,16 @@ fn output_that_cannot_be_written_ends_quietly() {
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
-/// Amounts go in as they come out: `25.00` as printed, or whole cents; any
-/// other form is refused and changes nothing.
+/// Amounts go in as they come out: `25.00` as printed; any other form (a
+/// whole number included: `7` could mean 7.00 or 0.07) is refused and
+/// changes nothing.
 #[test]
 fn amounts_are_accepted_as_printed() {
     let env = Env::embedded();
     env.open("printed", "owner-printed", "Grace Hopper", 0);
     env.run(&["deposit", "--account", "printed", "--amount", "25.00"])
         .ok();
-    env.run(&["deposit", "--account", "printed", "--amount", "7"])
+    env.run(&["deposit", "--account", "printed", "--amount", "0.07"])
         .ok();
     assert_eq!(env.balance("printed"), 2507);
     let text = env
@@ -465,7 +468,7 @@ fn amounts_are_accepted_as_printed() {
         String::from_utf8_lossy(&text.stdout).contains("25.07"),
         "{text:?}"
     );
-    for bad in ["25.5", "25.000", "1e3", "2,50", ".50", "25."] {
+    for bad in ["7", "2500", "25.5", "25.000", "1e3", "2,50", ".50", "25."] {
         let message = env
             .run(&["deposit", "--account", "printed", "--amount", bad])
             .fails("invalid_input", 64);

@@ -68,7 +68,7 @@ async fn every_file_in_the_data_directory_is_private() {
         "--owner-name",
         "Ada Lovelace",
         "--initial",
-        "500",
+        "5.00",
     ]);
     opened.ok();
     assert!(
@@ -77,7 +77,7 @@ async fn every_file_in_the_data_directory_is_private() {
             .contains("was open to the group or others; restricted it to its owner"),
         "no warning: {opened:?}"
     );
-    env.run(&["deposit", "--account", "f-1", "--amount", "100"])
+    env.run(&["deposit", "--account", "f-1", "--amount", "1.00"])
         .ok();
     let found = env.run(&["search", "Lovelace"]).ok();
     assert!(found.to_string().contains("f-1"), "{found}");
@@ -126,7 +126,7 @@ async fn a_lost_development_key_is_refused_not_regenerated() {
         &["projections", "status"][..],
         &["keys", "rotate"][..],
         &["streams", "show", "account-f-2"][..],
-        &["deposit", "--account", "f-2", "--amount", "1"][..],
+        &["deposit", "--account", "f-2", "--amount", "0.01"][..],
         &["balance", "--account", "f-2"][..],
     ] {
         let message = env.run(args).fails("config", 78);

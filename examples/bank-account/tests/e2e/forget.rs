@@ -25,7 +25,7 @@ async fn forget_shreds_everywhere(env: &Env) {
         "--email",
         &email,
         "--initial",
-        "300",
+        "3.00",
     ])
     .ok();
     env.open("acc-2", "owner-2", "Kept Person", 0);
@@ -59,7 +59,7 @@ async fn forget_shreds_everywhere(env: &Env) {
     let balance = env.run(&["balance", "--account", "acc-1"]).ok();
     assert_eq!(balance["balance"], 300);
     assert_eq!(balance["owner_name"], "<shredded>");
-    env.run(&["deposit", "--account", "acc-1", "--amount", "5"])
+    env.run(&["deposit", "--account", "acc-1", "--amount", "0.05"])
         .ok();
     let history = env.run(&["history", "--account", "acc-1"]).ok();
     assert_eq!(history["events"][0]["data"]["owner_name"], "<shredded>");
@@ -105,7 +105,7 @@ async fn master_keys(env: &Env) {
                 "ES_MASTER_KEY",
                 "other:AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=",
             )
-            .args(["--json", "deposit", "--account", "a", "--amount", "5"])
+            .args(["--json", "deposit", "--account", "a", "--amount", "0.05"])
             .output()
             .unwrap();
         let wrong = crate::support::Run::from(wrong);

@@ -81,7 +81,7 @@ async fn concurrent_writers_beside_a_server_all_return_written(env: &Env) {
                                 "--account",
                                 "c-1",
                                 "--amount",
-                                "1",
+                                "0.01",
                                 "--idempotency-key",
                                 &key,
                             ])
@@ -118,7 +118,7 @@ fn deposit_keyed(env: &Env, ns: std::ops::Range<u64>) -> u64 {
             "--account",
             "k-1",
             "--amount",
-            "1",
+            "0.01",
             "--idempotency-key",
             &key,
         ]));
@@ -149,7 +149,7 @@ async fn a_killed_runner_is_taken_over_by_a_standby(env: &Env) {
     .await;
     assert_eq!(env.balance("k-1"), deposited);
     // A write now is visible at once: the standby follows the log.
-    let after = written(&env.run(&["deposit", "--account", "k-1", "--amount", "1"]));
+    let after = written(&env.run(&["deposit", "--account", "k-1", "--amount", "0.01"]));
     assert_eq!(after["visible"], true, "{after}");
     assert_eq!(after["balance"], deposited + 1);
     for s in statuses(env) {
@@ -227,7 +227,7 @@ async fn a_poison_event_halts_visibly_and_commands_keep_working(env: &Env) {
     let read = server.get("/accounts/h-1").await;
     assert_eq!(read.status, 503, "{read:?}");
     assert_eq!(read.json()["error"], "read_model_halted");
-    let deposit = written(&env.run(&["deposit", "--account", "h-2", "--amount", "5"]));
+    let deposit = written(&env.run(&["deposit", "--account", "h-2", "--amount", "0.05"]));
     assert_eq!(deposit["visible"], false, "{deposit}");
     assert_eq!(deposit["balance"], 105, "{deposit}");
     assert!(
@@ -262,7 +262,7 @@ async fn the_embedded_cli_alone_catches_up_itself(env: &Env) {
     // No server, no worker: each command catches the read models up itself
     // and lets go of every lock before it exits.
     env.open("e-1", "owner-e", "Ada Lovelace", 10);
-    let deposit = written(&env.run(&["deposit", "--account", "e-1", "--amount", "5"]));
+    let deposit = written(&env.run(&["deposit", "--account", "e-1", "--amount", "0.05"]));
     assert_eq!(deposit["visible"], true, "{deposit}");
     assert_eq!(env.balance("e-1"), 15);
     let found = env.run(&["search", "lovelace"]).ok();
@@ -352,7 +352,7 @@ async fn only_an_open_appending_transaction_holds_the_log_back() {
         .await
         .expect("insert");
     for n in 0..3 {
-        let deposit = written(&env.run(&["deposit", "--account", "u-1", "--amount", "1"]));
+        let deposit = written(&env.run(&["deposit", "--account", "u-1", "--amount", "0.01"]));
         assert_eq!(
             deposit["visible"], true,
             "deposit {n} behind an unrelated transaction: {deposit}"
@@ -395,7 +395,7 @@ async fn only_an_open_appending_transaction_holds_the_log_back() {
         "--account",
         "u-1",
         "--amount",
-        "1",
+        "0.01",
     ]));
     assert_eq!(behind["visible"], false, "{behind}");
     assert_eq!(

@@ -36,7 +36,7 @@ async fn logs_hold_no_personal_data_and_no_key() {
         "--email",
         &email,
         "--initial",
-        "500",
+        "5.00",
     ]);
     run(&[
         "open",
@@ -52,12 +52,14 @@ async fn logs_hold_no_personal_data_and_no_key() {
         "--account",
         "s-1",
         "--amount",
-        "100",
+        "1.00",
         "--idempotency-key",
         "k-1",
     ]);
-    run(&["withdraw", "--account", "s-2", "--amount", "100"]);
-    run(&["transfer", "--from", "s-1", "--to", "s-2", "--amount", "50"]);
+    run(&["withdraw", "--account", "s-2", "--amount", "1.00"]);
+    run(&[
+        "transfer", "--from", "s-1", "--to", "s-2", "--amount", "0.50",
+    ]);
     run(&["history", "--account", "s-1"]);
     run(&["search", &name]);
     run(&["balance", "--account", "s-1"]);

@@ -29,7 +29,7 @@ async fn events(env: &Env, account: &str) -> i64 {
 /// with the event at `version`), then checks reads and writes refuse it.
 async fn refused(env: &Env, account: &str, version: u32, damage: &str, says: &str) {
     env.open(account, &format!("owner-{account}"), "Ada Lovelace", 100);
-    env.run(&["deposit", "--account", account, "--amount", "5"])
+    env.run(&["deposit", "--account", account, "--amount", "0.05"])
         .ok();
     sql(
         env,
@@ -49,7 +49,7 @@ async fn refused(env: &Env, account: &str, version: u32, damage: &str, says: &st
         .as_array()
         .map_or(0, |e| e.iter().filter(|e| e.get("data").is_some()).count());
     assert_eq!(i64::try_from(readable).ok(), Some(before - 1), "{history}");
-    env.run(&["deposit", "--account", account, "--amount", "5"])
+    env.run(&["deposit", "--account", account, "--amount", "0.05"])
         .fails("corrupt_data", 70);
     assert_eq!(
         events(env, account).await,
@@ -118,7 +118,7 @@ async fn a_read_only_database_is_unavailable_and_loses_nothing() {
         "--account",
         "r",
         "--amount",
-        "5",
+        "0.05",
         "--idempotency-key",
         "ro-1",
     ])
@@ -148,7 +148,7 @@ async fn a_read_only_database_is_unavailable_and_loses_nothing() {
         "--account",
         "r",
         "--amount",
-        "5",
+        "0.05",
         "--idempotency-key",
         "ro-1",
     ])
@@ -158,7 +158,7 @@ async fn a_read_only_database_is_unavailable_and_loses_nothing() {
         "--account",
         "r",
         "--amount",
-        "5",
+        "0.05",
         "--idempotency-key",
         "ro-1",
     ])

@@ -177,7 +177,7 @@ impl Env {
     /// Opens `account` for `owner` with `initial` cents.
     #[track_caller]
     pub(crate) fn open(&self, account: &str, owner: &str, name: &str, initial: u64) {
-        let initial = initial.to_string();
+        let initial = printed(initial);
         self.run(&[
             "open",
             "--account",
@@ -585,4 +585,9 @@ pub(crate) async fn places(env: &Env, needle: &str) -> Vec<String> {
         found.extend(in_redis(url, &env.redis_namespace, needle).await);
     }
     found
+}
+
+/// `cents` as the CLI takes and prints an amount (`25.00`).
+pub(crate) fn printed(cents: u64) -> String {
+    format!("{}.{:02}", cents / 100, cents % 100)
 }

@@ -19,13 +19,15 @@ async fn transfers_settle_and_conserve_money(env: &Env) {
     assert_eq!(total(env, &accounts), 10_000);
 
     let done = env
-        .run(&["transfer", "--from", "a", "--to", "b", "--amount", "2500"])
+        .run(&["transfer", "--from", "a", "--to", "b", "--amount", "25.00"])
         .ok();
     assert_eq!(done["status"], "completed");
     assert_eq!((env.balance("a"), env.balance("b")), (7_500, 2_500));
 
     // Refused: nothing moved.
-    let refused = env.run(&["transfer", "--from", "b", "--to", "a", "--amount", "999999"]);
+    let refused = env.run(&[
+        "transfer", "--from", "b", "--to", "a", "--amount", "9999.99",
+    ]);
     refused.fails("transfer_refused", 65);
     assert_eq!(refused.json()["status"], "refused");
     assert!(
@@ -37,22 +39,22 @@ async fn transfers_settle_and_conserve_money(env: &Env) {
     assert_eq!(total(env, &accounts), 10_000);
 
     // Compensated: the target is closed, the source refunded.
-    let compensated = env.run(&["transfer", "--from", "a", "--to", "c", "--amount", "100"]);
+    let compensated = env.run(&["transfer", "--from", "a", "--to", "c", "--amount", "1.00"]);
     compensated.fails("transfer_compensated", 65);
     assert_eq!(env.balance("a"), 7_500);
     // A missing target: compensated too.
     env.run(&[
-        "transfer", "--from", "a", "--to", "ghost", "--amount", "100",
+        "transfer", "--from", "a", "--to", "ghost", "--amount", "1.00",
     ])
     .fails("transfer_compensated", 65);
     assert_eq!(env.balance("a"), 7_500);
     // A missing source: refused.
     env.run(&[
-        "transfer", "--from", "ghost", "--to", "a", "--amount", "100",
+        "transfer", "--from", "ghost", "--to", "a", "--amount", "1.00",
     ])
     .fails("transfer_refused", 65);
     // The same account twice.
-    env.run(&["transfer", "--from", "a", "--to", "a", "--amount", "100"])
+    env.run(&["transfer", "--from", "a", "--to", "a", "--amount", "1.00"])
         .fails("same_account", 65);
     assert_eq!(total(env, &accounts), 10_000);
 
@@ -65,7 +67,7 @@ async fn transfers_settle_and_conserve_money(env: &Env) {
             "--to",
             "b",
             "--amount",
-            "1000",
+            "10.00",
             "--idempotency-key",
             "t-1",
         ])
@@ -80,7 +82,7 @@ async fn transfers_settle_and_conserve_money(env: &Env) {
         "--to",
         "b",
         "--amount",
-        "1001",
+        "10.01",
         "--idempotency-key",
         "t-1",
     ])
