@@ -1,5 +1,5 @@
 //! The store conformance suite: one public async function per behaviour of the
-//! [`EventStore`] and [`SnapshotStore`] contracts.
+//! [`EventStore`] and [`SnapshotStore`](crate::SnapshotStore) contracts.
 //!
 //! Every backend runs the whole suite through
 //! [`store_conformance_tests!`](crate::store_conformance_tests), given a factory that returns a fresh, empty

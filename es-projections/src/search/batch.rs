@@ -73,6 +73,25 @@ impl SearchBatch {
         self
     }
 
+    /// [`upsert`](Self::upsert) of a document that holds no personal data,
+    /// so no subject to purge it by (`upsert(id, [], fields)` would need the
+    /// subjects' type spelled out).
+    ///
+    /// ```
+    /// use es_projections::SearchBatch;
+    ///
+    /// let mut batch = SearchBatch::default();
+    /// batch.upsert_untagged("book-1", [("title", "The Art of Computer Programming")]);
+    /// ```
+    pub fn upsert_untagged<F, N, T>(&mut self, id: impl Into<String>, fields: F) -> &mut Self
+    where
+        F: IntoIterator<Item = (N, T)>,
+        N: Into<String>,
+        T: Into<String>,
+    {
+        self.upsert(id, std::iter::empty::<String>(), fields)
+    }
+
     /// Removes the document `id`.
     ///
     /// ```

@@ -151,11 +151,7 @@ impl Projection for AccountSearch {
                 meta,
             } => {
                 let account = account_of(meta.stream_id.as_str())?;
-                writes.upsert(
-                    account_doc(account),
-                    std::iter::empty::<String>(),
-                    [("account", account)],
-                );
+                writes.upsert_untagged(account_doc(account), [("account", account)]);
                 if let Some(name) = owner_name.value() {
                     writes.upsert(
                         owner_doc(account),

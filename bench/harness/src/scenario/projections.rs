@@ -151,9 +151,8 @@ impl Projection for AccountSearch {
         } = change
         {
             let id = meta.stream_id.to_string();
-            writes.upsert(
+            writes.upsert_untagged(
                 id.clone(),
-                std::iter::empty::<String>(),
                 [("account", id), ("amount", amount.to_string())],
             );
         }
