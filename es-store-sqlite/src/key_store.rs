@@ -163,6 +163,8 @@ impl KeyStore for SqliteStore {
         match append.run(&mut write.tx).await {
             Ok(Outcome::Written(result) | Outcome::Repeated(result)) => {
                 write.commit("forgetting a subject").await?;
+                // The key's old page images leave the write-ahead log too.
+                self.scrub().await;
                 Ok(ForgetOutcome::Forgotten(result))
             }
             Err(error) => {

@@ -369,6 +369,10 @@ impl Sink for SqliteKv {
         expected: Option<Checkpoint>,
         next: Checkpoint,
     ) -> Result<(), SinkError> {
+        let purges = batch
+            .ops()
+            .iter()
+            .any(|op| matches!(op, KvOp::Purge { .. }));
         let mut tx = self
             .store
             .begin_write(COMMIT)
@@ -397,7 +401,15 @@ impl Sink for SqliteKv {
         }
         .await;
         match applied {
-            Ok(()) => tx.commit(COMMIT).await.map_err(|e| from_store(COMMIT, e)),
+            Ok(()) => {
+                tx.commit(COMMIT).await.map_err(|e| from_store(COMMIT, e))?;
+                if purges {
+                    // The purged values' old page images leave the
+                    // write-ahead log too.
+                    self.store.scrub().await;
+                }
+                Ok(())
+            }
             Err(error) => {
                 tx.abandon().await;
                 Err(error)

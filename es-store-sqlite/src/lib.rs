@@ -152,8 +152,12 @@ impl Default for SqliteStoreOptions {
 ///   zeros in its page instead of lingering in free space, where a copy of the
 ///   file would still show it. Crypto-shredding relies on it: forgetting a
 ///   subject deletes its data key, and that key must be gone from the file, not
-///   just unlinked from the b-tree. See [`truncate_wal`](Self::truncate_wal) for
-///   the write-ahead log.
+///   just unlinked from the b-tree. The write-ahead log still holds earlier
+///   images of the page until it is truncated: `forget`, and a key-value
+///   commit that purges a subject, truncate it themselves right after they
+///   commit, or, when a reader is in the way, from a task that tries again
+///   every 50 ms for up to a minute (see [`truncate_wal`](Self::truncate_wal)
+///   and [`wal_scrubbed`](Self::wal_scrubbed)).
 ///
 /// Its files hold personal data (read models in clear), so on Unix they are
 /// private to their owner whatever the umask: the database file is created
@@ -169,6 +173,9 @@ pub struct SqliteStore {
     /// polling SQLite's lock through the busy handler. Writers of other
     /// processes still meet at SQLite's lock, within the busy timeout.
     writer: Arc<tokio::sync::Mutex<()>>,
+    /// The write-ahead log's scrubbing after personal data is deleted
+    /// ([`wal`]).
+    scrub: Arc<wal::Scrub>,
     /// The database file as opened (`None` for an in-memory database): the
     /// runner locks live beside it.
     database: Option<PathBuf>,
@@ -302,6 +309,7 @@ impl SqliteStore {
         Ok(Self {
             pool,
             writer: Arc::new(tokio::sync::Mutex::new(())),
+            scrub: Arc::default(),
             database,
             #[cfg(feature = "testing")]
             temp_dir: None,

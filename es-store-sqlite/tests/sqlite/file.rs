@@ -304,7 +304,11 @@ fn active_key(subject: &str, wrapped: Vec<u8>) -> StoredKey {
 /// whether the key's bytes are still in the files. With `secure_delete`, the
 /// store forgets; without, the control does what the store's forget does to
 /// the key row on a connection with `secure_delete` off.
-async fn forgotten_key_left_in_files(secure_delete: bool) -> bool {
+/// Whether a forgotten key is still in the files after a forget (the store's,
+/// with `secure_delete`, or a hand-written one without it), then
+/// `truncate_wal` when `truncate` says so, else only what the forget does
+/// itself.
+async fn forgotten_key_left_in_files(secure_delete: bool, truncate: bool) -> bool {
     let dir = temp_dir();
     let store = SqliteStore::open_in(dir.path()).await.expect("open");
     store.migrate().await.expect("migrate");
@@ -358,18 +362,75 @@ async fn forgotten_key_left_in_files(secure_delete: bool) -> bool {
             .await
             .expect("secure_delete back on");
     }
-    assert!(store.truncate_wal().await.expect("truncate"));
+    if truncate {
+        assert!(store.truncate_wal().await.expect("truncate"));
+    } else {
+        assert!(store.wal_scrubbed(), "the forget scrubbed the log itself");
+    }
     files_contain(dir.path(), &key)
 }
 
 #[tokio::test]
 async fn a_forgotten_key_leaves_no_copy_in_the_files_after_truncate_wal() {
     assert!(
-        forgotten_key_left_in_files(false).await,
+        forgotten_key_left_in_files(false, true).await,
         "control: without secure_delete the freed bytes stay in the page"
     );
     assert!(
-        !forgotten_key_left_in_files(true).await,
+        !forgotten_key_left_in_files(true, true).await,
         "with the store's secure_delete, the key is gone from the file and the log"
+    );
+}
+
+/// A reader in the way of the truncation: the forget returns, the store keeps
+/// trying, and the log is scrubbed once the reader is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_in_the_way_delays_the_scrub_but_does_not_stop_it() {
+    let dir = temp_dir();
+    let store = SqliteStore::open_in(dir.path()).await.expect("open");
+    store.migrate().await.expect("migrate");
+    store
+        .create(active_key("ada", vec![7; 48]), false)
+        .await
+        .expect("create the key");
+    let mut reader = store.pool().acquire().await.expect("acquire").detach();
+    sqlx::query("BEGIN")
+        .execute(&mut reader)
+        .await
+        .expect("begin");
+    let _: i64 = sqlx::query_scalar("SELECT count(*) FROM es_subject_keys")
+        .fetch_one(&mut reader)
+        .await
+        .expect("read");
+    let ada = SubjectId::new("ada").expect("subject id");
+    let event = AppendRequest::new(
+        stream("forgotten-ada"),
+        ExpectedVersion::NoStream,
+        events_with([b"forgotten".to_vec()]),
+    );
+    store.forget(&ada, event).await.expect("forget");
+    assert!(!store.wal_scrubbed(), "the open read kept the log");
+    sqlx::query("COMMIT")
+        .execute(&mut reader)
+        .await
+        .expect("commit");
+    drop(reader);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !store.wal_scrubbed() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the store never scrubbed the log after the reader left"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// No maintenance is left to the application: the forget truncates the
+/// write-ahead log itself once it has committed.
+#[tokio::test]
+async fn forgetting_scrubs_the_write_ahead_log_itself() {
+    assert!(
+        !forgotten_key_left_in_files(true, false).await,
+        "the forget alone leaves no copy of the key in the file or the log"
     );
 }
