@@ -157,14 +157,28 @@ async fn an_open_appender_in_another_database_does_not_hold_this_log() {
     append(&store, &stream("during"), ExpectedVersion::Any, 3)
         .await
         .expect("append");
-    let read = store
-        .read_all(Checkpoint::START, 100)
-        .await
-        .expect("read_all");
-    assert_eq!(read.len(), 3, "marks are per database");
-    let horizon = store.horizon().await.expect("horizon");
-    assert!(!horizon.is_held(), "{horizon:?}");
-    assert!(horizon.holders.is_empty(), "{horizon:?}");
+    // Marks are per database: with the other database's appender open all
+    // along, this log is read to its end. (Other tests' transactions elsewhere
+    // in the cluster may hold the horizon for an instant while they draw or
+    // release their ids, which the rule counts as appenders to be safe: so
+    // "eventually, while it stays open", not "at the first read".)
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let read = store
+            .read_all(Checkpoint::START, 100)
+            .await
+            .expect("read_all");
+        let horizon = store.horizon().await.expect("horizon");
+        if read.len() == 3 && !horizon.is_held() && horizon.holders.is_empty() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the other database's appender holds this log: {} of 3 read, {horizon:?}",
+            read.len()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     appender.commit().await.expect("commit");
 }
 

@@ -242,7 +242,7 @@ fn client(env: &Env, counts: &Counts, seed: u64, worker: usize, deadline: Instan
         };
         let Some((run, kind)) = outcome else { continue };
         let json = run.json();
-        let amount: u64 = amount.parse().unwrap();
+        let amount: u64 = cents;
         acked.push(match (run.code, kind) {
             (0, "deposit") => Acked::Deposit {
                 account,

@@ -1,7 +1,7 @@
 //! Every account subcommand, its output and exit codes, error paths included:
 //! each error is typed and changes nothing.
 
-use crate::support::{Env, on_both_backends};
+use crate::support::{Env, on_both_backends, printed};
 
 on_both_backends!(
     an_account_lives_and_closes,
@@ -274,7 +274,7 @@ async fn concurrent_deposits_from_several_processes_add_up(env: &Env) {
                 .map(|d| {
                     format!(
                         "\"$0\" --json deposit --account shared --amount {} --idempotency-key p{p}-d{d} >/dev/null || exit 1",
-                        100 + p
+                        printed(100 + p)
                     )
                 })
                 .collect::<Vec<_>>()

@@ -565,6 +565,17 @@ pub(crate) async fn in_redis(url: &str, namespace: &str, needle: &str) -> Vec<St
                     .unwrap();
                 all.join(" ")
             }
+            // A key index: the model's keys, in order.
+            "zset" => {
+                let all: Vec<String> = redis::cmd("ZRANGE")
+                    .arg(&key)
+                    .arg(0)
+                    .arg(-1)
+                    .query_async(&mut conn)
+                    .await
+                    .unwrap();
+                all.join(" ")
+            }
             other => panic!("unexpected Redis type {other}"),
         };
         if dump.contains(needle) || key.contains(needle) {
