@@ -234,9 +234,7 @@ fn projections<'a>(
 ) -> BoxFuture<'a, Result<Projections, es_app::Error>> {
     Box::pin(async move {
         let balances = Kv::open(config, store, "balances").await?;
-        let owners = SearchIndex::open(config.data_dir().join("search/owners"), &["owner_name"])
-            .await
-            .map_err(es_app::Error::Kv)?;
+        let owners = es_app::open_search(config, "owners", &["owner_name"]).await?;
         Ok(Projections::new()
             .register(|| Balances, balances, "key-value")
             .register(|| Owners, owners, "tantivy"))

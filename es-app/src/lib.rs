@@ -5,6 +5,7 @@ mod config;
 mod error;
 mod kv;
 pub mod projections;
+mod search;
 mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -12,6 +13,7 @@ pub mod testing;
 pub use config::{Backend, Config, DEFAULT_DATA_DIR, DEVELOPMENT_KEY_FILE, KeySource, MasterKeys};
 pub use error::Error;
 pub use kv::Kv;
+pub use search::{SEARCH_DIR, open_search};
 pub use store::{ProjectionGuard, Store, StoreWakeups};
 
 /// An error and its sources on one line, each cause once:

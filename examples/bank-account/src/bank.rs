@@ -27,7 +27,7 @@ use crate::read_models::{self, AccountSearch, Balances, SHREDDED, keys};
 use crate::transfer::{Transfer, TransferCommand, TransferSaga, TransferStatus, transfer_id_for};
 
 /// The search index's directory under the data directory.
-const SEARCH_DIR: &str = "search/accounts";
+const SEARCH_INDEX: &str = "accounts";
 /// How long a command waits, by default, for the read models (and a
 /// transfer for its saga) to show it before it returns anyway, saying they
 /// lag.
@@ -151,12 +151,7 @@ async fn build_registry(
 }
 
 async fn open_search(config: &Config) -> Result<SearchIndex, es_app::Error> {
-    SearchIndex::open(
-        config.data_dir().join(SEARCH_DIR),
-        read_models::SEARCH_FIELDS,
-    )
-    .await
-    .map_err(es_app::Error::Kv)
+    es_app::open_search(config, SEARCH_INDEX, read_models::SEARCH_FIELDS).await
 }
 
 /// The bank: repositories, read models and the saga on the configured store.
