@@ -17,6 +17,33 @@ use crate::support::{Tail, append, backend_pid, events, open_append, open_bystan
 /// The appender mark's key, as `mark_appender` documents it for SQL clients.
 const MARK: (i32, i32) = (0x6573_0002, 0);
 
+/// Reads the log until all `n` committed events are readable (and counted,
+/// and the horizon is not held), while whatever the test keeps open stays
+/// open; fails after 10 s. Not at the first read: another test's
+/// transaction, in another database of the cluster, drawing or releasing its
+/// id may hold the horizon for an instant, which the rule counts as a
+/// possible appender to be safe.
+async fn readable(store: &PgStore, n: usize, what: &str) -> es_store_postgres::Horizon {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let read = store
+            .read_all(Checkpoint::START, 100)
+            .await
+            .expect("read_all");
+        let count = store.count_after(Checkpoint::START).await.expect("count");
+        let horizon = store.horizon().await.expect("horizon");
+        if read.len() == n && count == n as u64 && !horizon.is_held() {
+            return horizon;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: {} of {n} events readable ({count} counted), {horizon:?}",
+            read.len()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Appends three events while a transaction that ran `how` is open, and checks
 /// that subscribers see them at once and the horizon report does not blame it.
 async fn a_bystander_does_not_hold_the_log(store: &PgStore, how: &'static str) {
@@ -28,18 +55,7 @@ async fn a_bystander_does_not_hold_the_log(store: &PgStore, how: &'static str) {
         .await
         .expect("append");
 
-    let read = store
-        .read_all(Checkpoint::START, 100)
-        .await
-        .expect("read_all");
-    assert_eq!(read.len(), 5, "{how}: every committed event is readable");
-    assert_eq!(
-        store.count_after(Checkpoint::START).await.expect("count"),
-        5,
-        "{how}"
-    );
-    let horizon = store.horizon().await.expect("horizon");
-    assert!(!horizon.is_held(), "{how}: {horizon:?}");
+    let horizon = readable(store, 5, how).await;
     assert!(
         horizon.holders.iter().all(|h| h.pid != pid),
         "{how}: the bystander is not named: {horizon:?}"
@@ -158,27 +174,9 @@ async fn an_open_appender_in_another_database_does_not_hold_this_log() {
         .await
         .expect("append");
     // Marks are per database: with the other database's appender open all
-    // along, this log is read to its end. (Other tests' transactions elsewhere
-    // in the cluster may hold the horizon for an instant while they draw or
-    // release their ids, which the rule counts as appenders to be safe: so
-    // "eventually, while it stays open", not "at the first read".)
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        let read = store
-            .read_all(Checkpoint::START, 100)
-            .await
-            .expect("read_all");
-        let horizon = store.horizon().await.expect("horizon");
-        if read.len() == 3 && !horizon.is_held() && horizon.holders.is_empty() {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the other database's appender holds this log: {} of 3 read, {horizon:?}",
-            read.len()
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    // along, this log is read to its end.
+    let horizon = readable(&store, 3, "marks are per database").await;
+    assert!(horizon.holders.is_empty(), "{horizon:?}");
     appender.commit().await.expect("commit");
 }
 
@@ -262,11 +260,7 @@ async fn every_append_takes_the_mark_before_its_transaction_id() {
         .expect("forget");
     })
     .await;
-    assert_eq!(
-        store.count_after(Checkpoint::START).await.expect("count"),
-        12,
-        "every append landed"
-    );
+    readable(&store, 12, "every append landed").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
