@@ -165,6 +165,48 @@ async fn wait_for_log<S: EventStore>(store: &S, count: usize) {
     }
 }
 
+/// Runs `read` until `done` holds of what it returns (at most 30 s), and
+/// returns that. A store may show the newest appends a moment late, never
+/// early (PostgreSQL's read horizon waits out, for an instant, any
+/// transaction of the cluster that might still append), so a test waits for
+/// what it expects instead of asserting the first read.
+async fn eventually<T, F, Fut>(what: &str, mut read: F, done: impl Fn(&T) -> bool) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = T>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let value = read().await;
+        if done(&value) {
+            return value;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: not within 30 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
+
+/// The global log's length from the first read that shows at least `count`
+/// events (a store may show the newest appends a moment late, never early):
+/// what a test compares when it checks that nothing more was written.
+async fn settled_log_len<S: EventStore>(store: &S, count: usize) -> usize {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let visible = read_everything(store, 100).await.len();
+        if visible >= count {
+            return visible;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "only {visible} of {count} appended events became visible in the global log within 30 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
+
 async fn read_everything<S: EventStore>(store: &S, page: usize) -> Vec<RecordedEvent> {
     let mut all = Vec::new();
     let mut after = Checkpoint::START;
@@ -295,8 +337,8 @@ pub async fn conflict_reports_the_actual_version_and_writes_nothing<S: Storage>(
     append(&store, &s, ExpectedVersion::NoStream, 3)
         .await
         .expect("seed");
-    wait_for_log(&store, 3).await;
-    let before = read_everything(&store, 100).await.len();
+    let before = settled_log_len(&store, 3).await;
+    assert_eq!(before, 3);
     match append(&store, &s, ExpectedVersion::Exact(StreamVersion::new(1)), 4).await {
         Err(Error::Conflict {
             stream: got,
@@ -309,7 +351,7 @@ pub async fn conflict_reports_the_actual_version_and_writes_nothing<S: Storage>(
         }
         other => panic!("expected a conflict, got {other:?}"),
     }
-    assert_eq!(read_everything(&store, 100).await.len(), before);
+    assert_eq!(settled_log_len(&store, before).await, before);
     assert_eq!(
         store.stream_version(&s).await.expect("version"),
         StreamVersion::new(3)
@@ -439,11 +481,18 @@ pub async fn recorded_events_keep_every_field<S: Storage>(store: S) {
         .read_stream(&s, StreamVersion::INITIAL, 10)
         .await
         .expect("read stream");
-    let from_log: Vec<_> = read_everything(&store, 10)
-        .await
-        .into_iter()
-        .filter(|e| e.stream_id == s)
-        .collect();
+    let from_log: Vec<_> = eventually(
+        "both records in the global log",
+        || async {
+            read_everything(&store, 10)
+                .await
+                .into_iter()
+                .filter(|e| e.stream_id == s)
+                .collect::<Vec<_>>()
+        },
+        |records| records.len() >= 2,
+    )
+    .await;
     assert_eq!(from_stream, from_log, "both reads return the same records");
     assert_eq!(from_stream.len(), 2);
     for (read, wrote) in from_stream.iter().zip(&written) {
@@ -479,7 +528,12 @@ pub async fn read_all_returns_every_event_once_in_global_order<S: Storage>(store
     }
     wait_for_log(&store, appended).await;
     for page in [1, 7, 1000] {
-        let all = read_everything(&store, page).await;
+        let all = eventually(
+            "every event in the global log",
+            || read_everything(&store, page),
+            |all| all.len() >= appended,
+        )
+        .await;
         assert_eq!(all.len(), appended, "page size {page}: every event once");
         assert!(
             all.windows(2)
@@ -503,12 +557,22 @@ pub async fn read_all_resumes_after_a_checkpoint<S: Storage>(store: S) {
         .await
         .expect("seed");
     wait_for_log(&store, 4).await;
-    let first = store.read_all(Checkpoint::START, 2).await.expect("read");
+    let first = eventually(
+        "the first page",
+        || async { store.read_all(Checkpoint::START, 2).await.expect("read") },
+        |page| page.len() >= 2,
+    )
+    .await;
     assert_eq!(first.len(), 2);
     let checkpoint = first[1].checkpoint();
     let parsed: Checkpoint = checkpoint.to_string().parse().expect("parse");
     assert_eq!(parsed, checkpoint);
-    let rest = store.read_all(parsed, 100).await.expect("rest");
+    let rest = eventually(
+        "the rest",
+        || async { store.read_all(parsed, 100).await.expect("rest") },
+        |rest| rest.len() >= 2,
+    )
+    .await;
     assert_eq!(
         rest.iter().map(|e| e.version.get()).collect::<Vec<_>>(),
         vec![3, 4]
@@ -519,7 +583,12 @@ pub async fn read_all_resumes_after_a_checkpoint<S: Storage>(store: S) {
         .await
         .expect("later");
     wait_for_log(&store, 5).await;
-    let later = store.read_all(head, 100).await.expect("later read");
+    let later = eventually(
+        "the later event",
+        || async { store.read_all(head, 100).await.expect("later read") },
+        |later| !later.is_empty(),
+    )
+    .await;
     assert_eq!(later.len(), 1);
     assert_eq!(later[0].version, StreamVersion::new(5));
 }
@@ -1158,13 +1227,22 @@ pub async fn count_after_is_the_lag_of_a_checkpoint<S: Storage>(store: S) {
         .await
         .expect("append");
     wait_for_log(&store, 7).await;
+    let count = |after: Checkpoint| {
+        let store = &store;
+        async move { store.count_after(after).await.expect("count") }
+    };
     assert_eq!(
-        store.count_after(Checkpoint::START).await.expect("count"),
+        eventually("the count", || count(Checkpoint::START), |n| *n >= 7).await,
         7
     );
-    let all = read_everything(&store, 100).await;
+    let all = eventually(
+        "the log",
+        || read_everything(&store, 100),
+        |all| all.len() >= 7,
+    )
+    .await;
     assert_eq!(
-        store.count_after(all[2].checkpoint()).await.expect("count"),
+        eventually("the lag", || count(all[2].checkpoint()), |n| *n >= 4).await,
         4
     );
     assert_eq!(
