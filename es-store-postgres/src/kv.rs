@@ -449,14 +449,7 @@ impl KvSink for PgKv {
             .fetch_all(self.store.pool())
             .await
             .map_err(|e| sink_error(READ, e))?;
-        rows.iter()
-            .map(|row| {
-                Ok((
-                    row.try_get("key").map_err(|e| sink_error(READ, e))?,
-                    row.try_get("value").map_err(|e| sink_error(READ, e))?,
-                ))
-            })
-            .collect()
+        rows.iter().map(key_value).collect()
     }
 
     /// A page of the live generation (resolved in the same statement) or the
@@ -478,13 +471,14 @@ impl KvSink for PgKv {
             .fetch_all(self.store.pool())
             .await
             .map_err(|e| sink_error(READ, e))?;
-        rows.iter()
-            .map(|row| {
-                Ok((
-                    row.try_get("key").map_err(|e| sink_error(READ, e))?,
-                    row.try_get("value").map_err(|e| sink_error(READ, e))?,
-                ))
-            })
-            .collect()
+        rows.iter().map(key_value).collect()
     }
+}
+
+/// A `(key, value)` row of a read of values.
+fn key_value(row: &sqlx::postgres::PgRow) -> Result<(String, String), SinkError> {
+    Ok((
+        row.try_get("key").map_err(|e| sink_error(READ, e))?,
+        row.try_get("value").map_err(|e| sink_error(READ, e))?,
+    ))
 }
